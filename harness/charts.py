@@ -1,0 +1,89 @@
+"""Charts for the report, drawn from stored measurements only (no database needed)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from harness.records import Measurement, ScenarioRecord
+from harness.store import write_atomic
+
+
+def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path: Path) -> bool:
+    """Median latency vs `chart_x`, one line per variant, one panel per other-axes combination,
+    log-log, with the median's 95% CI as error bars. False when there is nothing to draw."""
+    x_axis = record.chart_x
+    if not x_axis:
+        return False
+    axes = dict((name, values) for name, values in record.axes)
+    others = [name for name in axes if name != x_axis]
+    panels = list(itertools.product(*(axes[name] for name in others)))
+    ok = [m for m in measurements if m.status == "ok" and "median_us" in m.metrics]
+    if not ok:
+        return False
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
+    variants = list(record.variants)
+    colours = plt.get_cmap("tab10")
+    for index, combo in enumerate(panels):
+        ax = grid[index // ncols][index % ncols]
+        fixed = dict(zip(others, combo, strict=True))
+        for v_index, variant in enumerate(variants):
+            points = sorted(
+                (
+                    (m.params[x_axis], m.metrics["median_us"])
+                    for m in ok
+                    if m.variant == variant
+                    and all(m.params.get(k) == val for k, val in fixed.items())
+                ),
+                key=lambda item: item[0],
+            )
+            if not points:
+                continue
+            xs = [p[0] for p in points]
+            ys = [p[1].value / 1e3 for p in points]
+            low = [max(0.0, (p[1].value - (p[1].ci_low or p[1].value)) / 1e3) for p in points]
+            high = [max(0.0, ((p[1].ci_high or p[1].value) - p[1].value) / 1e3) for p in points]
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=[low, high],
+                marker="o",
+                markersize=3,
+                linewidth=1.4,
+                capsize=2,
+                label=variant,
+                color=colours(v_index % 10),
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(x_axis)
+        ax.set_ylabel("median latency (ms)")
+        ax.set_title(" ".join(f"{k}={v}" for k, v in fixed.items()) or record.name, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    for index in range(len(panels), nrows * ncols):
+        grid[index // ncols][index % ncols].axis("off")
+    handles, labels = grid[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=min(4, len(labels)),
+        fontsize=9,
+        bbox_to_anchor=(0.5, 0.0),
+    )
+    fig.suptitle(f"{record.name}: {record.question}", fontsize=12)
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 0.96))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+    return True

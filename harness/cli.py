@@ -1,0 +1,379 @@
+"""The `patternbench` command: list, check, run, report, seed.
+
+Errors a user can cause end in one line naming what is valid, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from rich.console import Console
+
+from harness import environment, registry
+from harness.console import RunProgress, summary_tables
+from harness.dataset import DatasetSpec, ensure_dataset
+from harness.errors import ServerGone, UserError
+from harness.execution import Plan, run_scenario
+from harness.postgres import provision
+from harness.records import RunRecord
+from harness.redaction import redact_text
+from harness.report import write_report
+from harness.runners.latency import PROFILES
+from harness.store import RunFolder, check_writable, new_run_id
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so every cleanup runs."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"patternbench: error: {message} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _grid_override(text: str) -> tuple[str, str]:
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip() or not values.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected AXIS=V1,V2 (e.g. users=1,20)")
+    return name.strip(), values.strip()
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scenario-path",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="also load scenario modules from DIR (repeatable)",
+    )
+
+
+def _add_postgres(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--postgres",
+        default="auto",
+        metavar="auto|embedded|docker|URL",
+        help="which PostgreSQL: auto (Docker if an engine answers, else embedded), embedded, "
+        "docker, or postgresql://user:password@host:port/db (default: auto)",
+    )
+    p.add_argument(
+        "--allow-existing-tables",
+        action="store_true",
+        help="with a URL: accept a database that already holds other tables (the suite still "
+        "works only inside its own schema)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="patternbench",
+        description="Which data-access pattern should you pick on PostgreSQL? Measured here.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    p = verbs.add_parser("list", help="list scenarios, their variants and grids")
+    _add_common(p)
+
+    p = verbs.add_parser("run", help="run scenarios and write results/<run-id>/")
+    _add_common(p)
+    _add_postgres(p)
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="scenario to run (repeatable; default all)",
+    )
+    p.add_argument(
+        "--variant", action="append", metavar="NAME", help="only these variants (repeatable)"
+    )
+    p.add_argument(
+        "--profile", choices=sorted(PROFILES), default="quick", help="grid and timing profile"
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        type=_grid_override,
+        default=[],
+        metavar="AXIS=V1,V2",
+        help="replace one grid axis's values (repeatable)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("results"), metavar="DIR", help="results folder"
+    )
+
+    p = verbs.add_parser(
+        "report", help="rebuild report.md and charts/ of a stored run (no database)"
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN", help="a folder under results/, or 'latest'")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="where 'latest' is looked up",
+    )
+
+    p = verbs.add_parser(
+        "check", help="measure the harness itself: timer resolution, runner overhead"
+    )
+    _add_postgres(p)
+    p.add_argument("--no-db", action="store_true", help="only the in-process calls; no server")
+    p.add_argument("--seconds", type=_positive_float, default=0.5, help="time per comparison")
+
+    p = verbs.add_parser(
+        "seed", help="load the shared dataset at a given size and print how long it took"
+    )
+    _add_postgres(p)
+    p.add_argument(
+        "--posts", type=_positive_int, default=1_000_000, help="total posts (default 1,000,000)"
+    )
+    return parser
+
+
+@contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=False, highlight=False)
+    try:
+        with _signals_as_exceptions():
+            handler = {
+                "list": cmd_list,
+                "run": cmd_run,
+                "report": cmd_report,
+                "check": cmd_check,
+                "seed": cmd_seed,
+            }[args.verb]
+            return handler(args, console)
+    except UserError as exc:
+        sys.stderr.write(f"patternbench: error: {redact_text(str(exc))}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "patternbench: interrupted (Ctrl-C); PostgreSQL stopped, partial results kept\n"
+        )
+        return EXIT_INTERRUPTED
+    except Terminated:
+        sys.stderr.write(
+            "patternbench: terminated (SIGTERM); PostgreSQL stopped, partial results kept\n"
+        )
+        return EXIT_INTERRUPTED
+
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    for scenario in registry.discover(args.scenario_path).values():
+        console.print(f"[bold]{scenario.name}[/bold]: {scenario.question}")
+        for name, variant in scenario.variants.items():
+            ref = " [dim](reference)[/dim]" if name == scenario.reference else ""
+            kind = "async" if variant.is_async else "sync"
+            console.print(f"  {name:24} {kind:5} {variant.description}{ref}")
+        for profile in ("quick", "full"):
+            grid = scenario.grid(profile)
+            axes = "; ".join(f"{n}={','.join(map(str, v))}" for n, v in grid.axes)
+            console.print(f"  [dim]{profile}: {axes} ({len(grid)} points)[/dim]")
+    return 0
+
+
+def _plans(args: argparse.Namespace) -> list[Plan]:
+    available = registry.discover(args.scenario_path)
+    chosen = registry.select(available, args.scenario)
+    overrides = dict(args.grid)
+    known_axes = {name for s in chosen for name in s.grid(args.profile).names}
+    for name in overrides:
+        if name not in known_axes:
+            raise UserError(f"unknown grid axis {name!r}; valid: {', '.join(sorted(known_axes))}")
+    if args.variant:
+        known = {v for s in chosen for v in s.variants}
+        for name in args.variant:
+            if name not in known:
+                raise UserError(f"unknown variant {name!r}; valid: {', '.join(sorted(known))}")
+    plans = []
+    for scenario in chosen:
+        grid = scenario.grid(args.profile)
+        mine = {k: v for k, v in overrides.items() if k in grid.names}
+        grid = grid.override(mine) if mine else grid
+        wanted = [v for v in (args.variant or []) if v in scenario.variants] or None
+        if args.variant and not wanted:
+            continue
+        plans.append(Plan(scenario, tuple(scenario.select_variants(wanted)), grid))
+    return plans
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    plans = _plans(args)
+    timing = PROFILES[args.profile]
+    check_writable(args.out)
+    env = environment.describe()
+    run_id = new_run_id(env["git_sha"])
+    folder = RunFolder(args.out, run_id)
+    started = time.monotonic()
+    with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
+        console.print(
+            f"PostgreSQL {target.version} ({target.provider}) at {target.display_url}; "
+            f"profile {args.profile}; run {run_id}"
+        )
+        run = RunRecord(
+            run_id=run_id,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            profile=args.profile,
+            environment=env,
+            server=target.describe(),
+        )
+        folder.save(run)
+        failed: list[str] = []
+        total = sum(plan.planned_seconds(timing) for plan in plans)
+        try:
+            with RunProgress(console, total) as progress:
+                for plan in plans:
+                    try:
+                        run_scenario(
+                            plan,
+                            run,
+                            folder,
+                            target,
+                            args.profile,
+                            timing,
+                            progress.step,
+                            progress.note,
+                        )
+                    except ServerGone as exc:
+                        failed.append(plan.scenario.name)
+                        progress.note(f"[red]{plan.scenario.name} failed[/red]: {exc}")
+                        if not target.is_alive():
+                            run.interrupted = "PostgreSQL stopped answering"
+                            break
+            run.partial = bool(failed)
+        except (KeyboardInterrupt, Terminated) as exc:
+            run.interrupted = (
+                "interrupted by Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "terminated"
+            )
+            raise
+        finally:
+            run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+            folder.save(run)
+            write_report(folder.path)
+    for table in summary_tables(run):
+        console.print(table)
+    console.print(f"Results: {folder.path}/report.md  ({time.monotonic() - started:.0f} s)")
+    return 1 if failed else 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    folder: Path = args.run_dir
+    if str(folder) == "latest":
+        runs = sorted(p for p in args.out.glob("*") if (p / "run.json").is_file())
+        if not runs:
+            raise UserError(f"no runs under {args.out}/; run `make bench` first")
+        folder = runs[-1]
+    path = write_report(folder)
+    console.print(f"Report rebuilt: {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from harness.selfcheck import measure_overhead, timer_resolution_ns
+
+    console.print(
+        f"timer: perf_counter_ns, smallest visible step {timer_resolution_ns():.0f} ns "
+        f"(clock says {time.get_clock_info('perf_counter').resolution * 1e9:.0f} ns)"
+    )
+
+    def show(rows: list) -> None:
+        table = Table(title="runner overhead: per-op timing vs a bare loop of the same call")
+        for column in (
+            "call",
+            "bare loop / call",
+            "runner mean / op",
+            "runner median / op",
+            "ratio",
+        ):
+            table.add_column(column, justify="right" if column != "call" else "left")
+        for row in rows:
+            table.add_row(
+                row.what,
+                f"{row.bare_ns:,.0f} ns",
+                f"{row.runner_ns:,.0f} ns",
+                f"{row.runner_median_ns:,.0f} ns",
+                f"{row.ratio:.3f}",
+            )
+        console.print(table)
+
+    if args.no_db:
+        show(measure_overhead(None, args.seconds))
+        return 0
+    with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
+        console.print(f"PostgreSQL {target.version} ({target.provider})")
+        show(measure_overhead(target, args.seconds))
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, console: Console) -> int:
+    base = DatasetSpec()
+    cohort_posts = sum(p * u for p, u in base.cohorts)
+    filler_users = max(0, (args.posts - cohort_posts + 99) // 100)
+    spec = DatasetSpec(cohorts=base.cohorts, filler_users=filler_users, filler_posts_per_user=100)
+    with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
+        console.print(
+            f"PostgreSQL {target.version} ({target.provider}); machine: "
+            f"{environment.describe()['cpu']}, {os.cpu_count()} cores"
+        )
+        info = ensure_dataset(target, spec, lambda m: console.print(f"· {m}"))
+        console.print(info.summary())
+        copy_posts = dict(info.phases).get("COPY posts")
+        if copy_posts:
+            console.print(
+                f"COPY of {info.posts:,} posts: {copy_posts:.1f} s "
+                f"({info.posts / copy_posts:,.0f} rows/s)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

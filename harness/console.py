@@ -1,0 +1,90 @@
+"""What the user sees while a run goes: a progress bar with an ETA, notes, the summary table."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from harness.records import RunRecord
+
+
+def _ms(us: float) -> str:
+    return f"{us / 1e3:.3g} ms" if us >= 1000 else f"{us:.0f} µs"
+
+
+class RunProgress:
+    """A progress bar measured in planned seconds, so its ETA is a time estimate."""
+
+    def __init__(self, console: Console, total_units: float) -> None:
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: TaskID = self.progress.add_task("starting", total=max(total_units, 1e-9))
+
+    def __enter__(self) -> RunProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def step(self, label: str, units: float) -> None:
+        if label:
+            self.progress.update(self.task, description=label[:70])
+        if units:
+            self.progress.advance(self.task, units)
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(f"[dim]·[/dim] {message}", highlight=False)
+
+
+def summary_tables(run: RunRecord) -> list[Table]:
+    """Per scenario: grid points down, variants across, median latency; fastest in bold."""
+    tables = []
+    for record in run.scenarios:
+        ms = [m for m in run.measurements if m.scenario == record.name]
+        variants = list(record.variants)
+        table = Table(
+            title=f"{record.name}: {record.question} (median per op)", title_justify="left"
+        )
+        table.add_column("grid point")
+        for name in variants:
+            table.add_column(name, justify="right")
+        points: list[dict[str, object]] = []
+        for m in ms:
+            if m.params not in points:
+                points.append(m.params)
+        for params in points:
+            cells = []
+            for name in variants:
+                m = next((x for x in ms if x.params == params and x.variant == name), None)
+                if m is None:
+                    cells.append("")
+                elif m.status == "wrong":
+                    cells.append("[red]WRONG[/red]")
+                elif m.status != "ok" or "median_us" not in m.metrics:
+                    cells.append(f"[red]{m.status.upper()}[/red]")
+                else:
+                    text = _ms(m.metrics["median_us"].value)
+                    cells.append(f"[bold green]{text}[/bold green]" if m.is_best else text)
+            table.add_row(" ".join(f"{k}={v}" for k, v in params.items()), *cells)
+        tables.append(table)
+    return tables

@@ -1,0 +1,115 @@
+"""What a variant gets: the grid point, the dataset, and connections made fresh per grid point.
+
+Everything is created on first use and closed when the grid point ends, so one variant's pool,
+statement cache or identity map never helps another grid point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from functools import cached_property
+from typing import Any
+
+import asyncpg
+import psycopg
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from harness.dataset import DatasetSpec
+from harness.postgres import ServerTarget
+from harness.scenario import Params
+
+
+class Context:
+    """Handed to every variant call of one grid point."""
+
+    def __init__(
+        self,
+        target: ServerTarget,
+        params: Params,
+        dataset: DatasetSpec,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.target = target
+        self.params = params
+        self.dataset = dataset
+        self.loop = loop
+        self._asyncpg: asyncpg.Connection | None = None
+        self._created: set[str] = set()
+
+    # --- sync -------------------------------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> Engine:
+        """SQLAlchemy engine on psycopg 3 (sync)."""
+        self._created.add("engine")
+        return create_engine(
+            self.target.url("psycopg"),
+            connect_args=self.target.sqlalchemy_connect_args("psycopg"),
+            pool_size=5,
+        )
+
+    @cached_property
+    def _sessionmaker(self) -> sessionmaker[Session]:
+        return sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """A new ORM Session: use one per operation, as a request handler would."""
+        return self._sessionmaker()
+
+    @cached_property
+    def psycopg(self) -> psycopg.Connection[Any]:
+        """A raw psycopg 3 connection in autocommit mode (default auto-prepare)."""
+        self._created.add("psycopg")
+        return psycopg.connect(**self.target.psycopg_kwargs(), autocommit=True)
+
+    # --- async ------------------------------------------------------------------------------
+
+    async def asyncpg(self) -> asyncpg.Connection:
+        """A raw asyncpg connection (its statement cache on, as by default)."""
+        if self._asyncpg is None:
+            self._asyncpg = await asyncpg.connect(**self.target.asyncpg_kwargs())
+        return self._asyncpg
+
+    @cached_property
+    def async_engine(self) -> AsyncEngine:
+        """SQLAlchemy async engine on asyncpg."""
+        self._created.add("async_engine")
+        return create_async_engine(
+            self.target.url("asyncpg"),
+            connect_args=self.target.sqlalchemy_connect_args("asyncpg"),
+            pool_size=5,
+        )
+
+    @cached_property
+    def _async_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return async_sessionmaker(self.async_engine, expire_on_commit=False)
+
+    def async_session(self) -> AsyncSession:
+        """A new AsyncSession: use one per operation."""
+        return self._async_sessionmaker()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes whatever was opened; never raises (the server may already be gone)."""
+        if "engine" in self._created:
+            with contextlib.suppress(Exception):
+                self.engine.dispose()
+        if "psycopg" in self._created:
+            with contextlib.suppress(Exception):
+                self.psycopg.close()
+        if self._asyncpg is not None:
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(asyncio.wait_for(self._asyncpg.close(), 5))
+            self._asyncpg = None
+        if "async_engine" in self._created:
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(asyncio.wait_for(self.async_engine.dispose(), 5))

@@ -1,0 +1,160 @@
+"""Runs the chosen scenarios against one server and turns raw samples into records."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.dataset import ensure_dataset
+from harness.errors import ServerGone
+from harness.postgres import ServerTarget
+from harness.probes import StatementProbe
+from harness.records import Measurement, Metric, RunRecord, ScenarioRecord
+from harness.runners.latency import Timing, VariantResult, measure_point
+from harness.scenario import Grid, Params, Scenario, Variant
+from harness.stats import median_ratio, summarise
+from harness.store import RunFolder, sample_key
+
+StepCallback = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One scenario as it will run: the variants and grid chosen for this run."""
+
+    scenario: Scenario
+    variants: tuple[Variant, ...]
+    grid: Grid
+
+    def planned_seconds(self, timing: Timing) -> float:
+        return len(self.grid) * len(self.variants) * timing.planned_s
+
+
+def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
+    s = plan.scenario
+    return ScenarioRecord(
+        name=s.name,
+        question=s.question,
+        doc=s.doc,
+        axes=[(name, list(values)) for name, values in plan.grid.axes],
+        reference=s.reference,
+        variants={v.name: v.description for v in plan.variants},
+        chart_x=s.chart_x,
+        skipped_points=plan.grid.skip_note,
+        comparisons=[
+            pair
+            for pair in s.comparisons
+            if all(n in {v.name for v in plan.variants} for n in pair)
+        ],
+        dataset={"spec_fingerprint": s.dataset_for(profile).fingerprint},
+    )
+
+
+def to_measurements(
+    scenario: str, params: Params, results: list[VariantResult], rng: np.random.Generator
+) -> list[Measurement]:
+    """Statistics for one grid point; ratios are to the fastest correct variant."""
+    timed = [r for r in results if r.status == "ok" and r.samples_ns]
+    best = min(timed, key=lambda r: float(np.median(r.samples)), default=None)
+    out: list[Measurement] = []
+    for r in results:
+        metrics: dict[str, Metric] = {}
+        if r.cold_ns is not None:
+            metrics["cold_us"] = Metric(r.cold_ns / 1e3, "us", n=1)
+        if r.statements is not None and r.status == "ok":
+            metrics["statements_per_op"] = Metric(r.statements.statements, "statements")
+            metrics["other_statements_per_op"] = Metric(r.statements.utility, "statements")
+            metrics["rows_per_op"] = Metric(r.statements.rows, "rows")
+        if r.status == "ok" and r.samples_ns and best is not None:
+            us = r.samples / 1e3
+            s = summarise(us, rng)
+            metrics["median_us"] = Metric(s.p50, "us", s.median_ci_low, s.median_ci_high, s.n)
+            metrics["mean_us"] = Metric(s.mean, "us", n=s.n)
+            metrics["p90_us"] = Metric(s.p90, "us", n=s.n)
+            metrics["p99_us"] = Metric(s.p99, "us", n=s.n)
+            metrics["p999_us"] = Metric(s.p999, "us", n=s.n)
+            metrics["max_us"] = Metric(s.max, "us", n=s.n)
+            metrics["min_us"] = Metric(s.min, "us", n=s.n)
+            ratio = median_ratio(r.samples, best.samples, rng) if r is not best else None
+            metrics["ratio_to_best"] = (
+                Metric(ratio.value, "x", ratio.ci_low, ratio.ci_high)
+                if ratio
+                else Metric(1.0, "x", 1.0, 1.0)
+            )
+            metrics["ops_per_s"] = Metric(1e6 / s.mean, "ops/s", n=s.n)
+        out.append(
+            Measurement(
+                scenario=scenario,
+                variant=r.variant,
+                params=params.as_dict(),
+                status=r.status,
+                detail=r.detail,
+                metrics=metrics,
+                is_best=r is best,
+            )
+        )
+    return out
+
+
+def run_scenario(
+    plan: Plan,
+    run: RunRecord,
+    folder: RunFolder,
+    target: ServerTarget,
+    profile: str,
+    timing: Timing,
+    on_step: StepCallback,
+    on_note: Callable[[str], None],
+) -> ScenarioRecord:
+    """Loads the scenario's data and measures every grid point; saves after each point."""
+    started = time.monotonic()
+    record = scenario_record(plan, profile)
+    run.scenarios.append(record)
+    index = len(run.scenarios) - 1
+    rng = np.random.default_rng(12345)
+    spec = plan.scenario.dataset_for(profile)
+    info = ensure_dataset(target, spec, on_note)
+    on_note(info.summary())
+    record = _replace(record, dataset=info.describe())
+    run.scenarios[index] = record
+    probe = StatementProbe(target)
+    if not probe.available:
+        on_note("pg_stat_statements is not available on this server: statements/op not measured")
+    try:
+        for params in plan.grid.points():
+            results = measure_point(
+                plan.scenario, list(plan.variants), params, target, spec, timing, probe, on_step
+            )
+            run.measurements.extend(to_measurements(plan.scenario.name, params, results, rng))
+            for r in results:
+                if r.status == "ok" and r.samples_ns:
+                    folder.samples[sample_key(plan.scenario.name, r.variant, params.label)] = (
+                        r.samples
+                    )
+                elif r.status != "ok":
+                    on_note(
+                        f"{plan.scenario.name} {params.label}: {r.variant} {r.status.upper()}: {r.detail}"
+                    )
+            run.scenarios[index] = _replace(record, seconds=time.monotonic() - started)
+            folder.save(run)
+    except ServerGone as exc:
+        record = _replace(
+            record, status="failed", error=str(exc), seconds=time.monotonic() - started
+        )
+        run.scenarios[index] = record
+        folder.save(run)
+        raise
+    finally:
+        probe.close()
+    record = _replace(record, seconds=time.monotonic() - started)
+    run.scenarios[index] = record
+    return record
+
+
+def _replace(record: ScenarioRecord, **changes: object) -> ScenarioRecord:
+    import msgspec
+
+    return msgspec.structs.replace(record, **changes)

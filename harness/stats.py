@@ -1,0 +1,104 @@
+"""Percentiles, bootstrap confidence intervals and the verdicts built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+_CHUNK_ELEMENTS = 4_000_000  # bounds the memory of one bootstrap step
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A sample of per-operation durations (any unit; the caller keeps it consistent)."""
+
+    n: int
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    max: float
+    min: float
+    median_ci_low: float
+    median_ci_high: float
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """median(a) / median(b) with its bootstrap confidence interval."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def significant(self) -> bool:
+        """True when the interval excludes 1 (a real difference at the chosen confidence)."""
+        return self.ci_low > 1.0 or self.ci_high < 1.0
+
+
+def bootstrap_medians(
+    samples: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+) -> np.ndarray:
+    """Medians of `resamples` bootstrap resamples of `samples`."""
+    data = np.asarray(samples, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no samples")
+    per_chunk = max(1, _CHUNK_ELEMENTS // data.size)
+    out = np.empty(resamples, dtype=np.float64)
+    for start in range(0, resamples, per_chunk):
+        stop = min(resamples, start + per_chunk)
+        idx = rng.integers(0, data.size, size=(stop - start, data.size))
+        out[start:stop] = np.median(data[idx], axis=1)
+    return out
+
+
+def _interval(values: np.ndarray) -> tuple[float, float]:
+    tail = (1.0 - CONFIDENCE) / 2.0
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def summarise(samples: np.ndarray, rng: np.random.Generator) -> Summary:
+    data = np.asarray(samples, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no samples")
+    p50, p90, p99, p999 = np.percentile(data, [50, 90, 99, 99.9])
+    low, high = _interval(bootstrap_medians(data, rng))
+    return Summary(
+        n=int(data.size),
+        mean=float(data.mean()),
+        p50=float(p50),
+        p90=float(p90),
+        p99=float(p99),
+        p999=float(p999),
+        max=float(data.max()),
+        min=float(data.min()),
+        median_ci_low=low,
+        median_ci_high=high,
+    )
+
+
+def median_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Ratio:
+    """How many times slower a is than b (median over median), resampling both independently."""
+    point = float(np.median(a) / np.median(b))
+    boot = bootstrap_medians(a, rng) / bootstrap_medians(b, rng)
+    low, high = _interval(boot)
+    return Ratio(point, low, high)
+
+
+def speed_sentence(fast: str, slow: str, ratio: Ratio, where: str) -> str:
+    """The verdict on `slow` against `fast`, given ratio = slow/fast."""
+    if not ratio.significant:
+        return (
+            f"{fast} vs {slow}: no significant difference{where} "
+            f"(ratio {ratio.value:.2f}, 95% CI {ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
+        )
+    return (
+        f"{fast} is {ratio.value:.2f}x faster than {slow}{where} "
+        f"(95% CI {ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
+    )
