@@ -8,12 +8,18 @@ import math
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
 from harness.records import Measurement, ScenarioRecord
 from harness.store import write_atomic
+
+matplotlib.use("Agg")  # files only, no display; pyplot picks its backend at the first figure
+
+_plain = FuncFormatter(lambda value, _pos: f"{value:g}")
+_plain_minor = FuncFormatter(
+    lambda value, _pos: f"{value:g}" if f"{value:g}".lstrip("0.")[:1] in ("2", "5") else ""
+)
 
 
 def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path: Path) -> bool:
@@ -25,10 +31,11 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
     axes = dict((name, values) for name, values in record.axes)
     others = [name for name in axes if name != x_axis]
     panels = list(itertools.product(*(axes[name] for name in others)))
+    last_axis_size = len(axes[others[-1]]) if others else 1
     ok = [m for m in measurements if m.status == "ok" and "median_us" in m.metrics]
     if not ok:
         return False
-    ncols = min(3, len(panels))
+    ncols = last_axis_size if 1 < last_axis_size <= 4 else min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
     variants = list(record.variants)
@@ -65,6 +72,10 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(_plain)
+        ax.yaxis.set_major_formatter(_plain)
+        ax.yaxis.set_minor_formatter(_plain_minor)
+        ax.set_xticks(sorted({float(v) for v in axes[x_axis]}))
         ax.set_xlabel(x_axis)
         ax.set_ylabel("median latency (ms)")
         ax.set_title(" ".join(f"{k}={v}" for k, v in fixed.items()) or record.name, fontsize=10)

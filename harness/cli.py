@@ -179,7 +179,7 @@ def _signals_as_exceptions() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(stderr=False, highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         with _signals_as_exceptions():
             handler = {

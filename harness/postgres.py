@@ -502,18 +502,14 @@ def finish_target(target: ServerTarget) -> ServerTarget:
         except psycopg.Error:
             has_pgss = False
         rows = conn.execute(
-            "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
             (list(RECORDED_SETTINGS),),
         ).fetchall()
         version = conn.execute("SHOW server_version").fetchone()
-    settings = {name: f"{setting}{_unit(unit)}" for name, setting, unit in rows}
+    settings = {name: str(setting) for name, setting in rows}
     return replace(
         target,
         has_pg_stat_statements=has_pgss,
         version=str(version[0]) if version else "",
         settings=settings,
     )
-
-
-def _unit(unit: str | None) -> str:
-    return f" ({unit})" if unit else ""

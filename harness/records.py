@@ -21,7 +21,7 @@ class Metric(msgspec.Struct, frozen=True, omit_defaults=True):
     n: int | None = None
 
 
-class Measurement(msgspec.Struct, frozen=True, omit_defaults=True):
+class Measurement(msgspec.Struct, frozen=True):
     """One variant at one grid point: its status and its metrics.
 
     status: ok (timed), wrong (answer differs from the reference; not timed),
@@ -37,7 +37,7 @@ class Measurement(msgspec.Struct, frozen=True, omit_defaults=True):
     is_best: bool = False
 
 
-class ScenarioRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+class ScenarioRecord(msgspec.Struct, frozen=True):
     """What the report needs to know about a scenario without importing it."""
 
     name: str
@@ -55,7 +55,7 @@ class ScenarioRecord(msgspec.Struct, frozen=True, omit_defaults=True):
     dataset: dict[str, Any] = {}
 
 
-class RunRecord(msgspec.Struct, omit_defaults=True):
+class RunRecord(msgspec.Struct):
     """Everything about one run; `partial` stays true until the run completed."""
 
     run_id: str

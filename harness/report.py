@@ -120,6 +120,8 @@ def _verdicts(
     measurements: list[Measurement],
     samples: dict[str, np.ndarray],
 ) -> list[str]:
+    """Who won where, a sentence per comparison at the largest grid point, and a table of
+    every comparison at every grid point (ratio > 1: the first is faster)."""
     points = _points(record, measurements)
     if not points:
         return []
@@ -128,27 +130,44 @@ def _verdicts(
     total = sum(wins.values())
     if total:
         ranking = ", ".join(f"{name} ({count})" for name, count in wins.most_common())
-        lines.append(f"- Fastest at {total} grid point(s): {ranking}.")
+        lines.append(f"- Fastest variant, by number of grid points won: {ranking}.")
     rng = np.random.default_rng(7)
-    for fast, slow in record.comparisons:
-        sentences = []
+    headline = _label(points[-1])
+    table: dict[str, list[str]] = {_label(p): [] for p in points}
+    pairs = [(fast, slow) for fast, slow in record.comparisons]
+    for fast, slow in pairs:
         for params in points:
-            a = samples.get(sample_key(record.name, slow, _label(params)))
-            b = samples.get(sample_key(record.name, fast, _label(params)))
+            label = _label(params)
+            a = samples.get(sample_key(record.name, slow, label))
+            b = samples.get(sample_key(record.name, fast, label))
             if a is None or b is None:
+                table[label].append("")
                 continue
-            ratio = median_ratio(a, b, rng)
-            if ratio.value < 1:  # the "fast" one is slower here: say it the other way round
-                inverse = median_ratio(b, a, rng)
-                sentences.append(speed_sentence(slow, fast, inverse, f" at {_label(params)}"))
-            else:
-                sentences.append(speed_sentence(fast, slow, ratio, f" at {_label(params)}"))
-        if sentences:
-            lines.append(f"- **{fast} vs {slow}**:")
-            lines += [f"  - {s}" for s in sentences]
+            ratio = median_ratio(a, b, rng)  # slow / fast: > 1 means `fast` is faster
+            cell = f"{ratio.value:.2f}x ({ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
+            table[label].append(f"**{cell}**" if ratio.significant else f"{cell} n.s.")
+            if label == headline:
+                if ratio.value >= 1:
+                    lines.append("- " + speed_sentence(fast, slow, ratio, f" at {label}") + ".")
+                else:
+                    inverse = median_ratio(b, a, rng)
+                    lines.append("- " + speed_sentence(slow, fast, inverse, f" at {label}") + ".")
     for m in measurements:
         if m.status == "wrong":
             lines.append(f"- **WRONG**: {m.variant} at {_label(m.params)}: {m.detail}")
+        elif m.status == "failed":
+            lines.append(f"- **FAILED**: {m.variant} at {_label(m.params)}: {m.detail}")
+    if pairs:
+        lines += [
+            "",
+            "Each cell: how many times faster the first variant is than the second (median over "
+            "median, 95% CI); below 1 it is slower; bold where the CI excludes 1, *n.s.* where "
+            "there is no significant difference.",
+            "",
+            "| grid point | " + " | ".join(f"{f} vs {s}" for f, s in pairs) + " |",
+            "|---|" + "---|" * len(pairs),
+        ]
+        lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in table.items()]
     return lines
 
 

@@ -1,0 +1,50 @@
+# patternbench: `make bench` measures, `make test` checks. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv from PATH, else the copy pip installs into this Python (see ensure-uv)
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+POSTGRES ?= auto
+ARGS ?=
+
+.PHONY: help ensure-uv install bench bench-full test report check seed lint format clean
+
+help: ## show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@echo "  variables: POSTGRES=auto|embedded|docker|postgresql://... ARGS='extra patternbench run flags'"
+
+ensure-uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		python3 -m pip install --quiet uv || python3 -m pip install --quiet --user --break-system-packages uv
+
+install: ensure-uv ## install the locked environment (.venv)
+	@$(UV) sync --frozen --quiet
+
+bench: install ## quick profile of every scenario, report in results/<run-id>/
+	@$(UV) run --frozen patternbench run --profile quick --postgres $(POSTGRES) $(ARGS)
+
+bench-full: install ## full profile (what published reports use; takes much longer)
+	@$(UV) run --frozen patternbench run --profile full --postgres $(POSTGRES) $(ARGS)
+
+test: install ## the test suite, against a PostgreSQL it starts itself
+	@$(UV) run --frozen pytest
+
+report: install ## rebuild report.md and charts of the latest run (no database needed)
+	@$(UV) run --frozen patternbench report latest
+
+check: install ## measure the harness itself: timer resolution and runner overhead
+	@$(UV) run --frozen patternbench check --postgres $(POSTGRES)
+
+seed: install ## load the shared dataset with 1,000,000 posts and print how long it took
+	@$(UV) run --frozen patternbench seed --posts 1000000 --postgres $(POSTGRES)
+
+lint: install ## ruff lint and format check
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+
+format: install ## apply ruff fixes and formatting
+	@$(UV) run --frozen ruff check --fix .
+	@$(UV) run --frozen ruff format .
+
+clean: ## remove the environment and caches (results stay)
+	rm -rf .venv .pytest_cache .ruff_cache

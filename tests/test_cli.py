@@ -1,0 +1,298 @@
+"""The command line: bad input ends in one line and exit 2; a run writes a complete folder."""
+
+import csv
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from harness import postgres
+from harness.cli import main
+
+FIXTURES = Path(__file__).parent / "scenarios_fixture"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def foreign_db_url(server) -> str:
+    with psycopg.connect(**server.psycopg_kwargs(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS crm")
+        conn.execute("CREATE DATABASE crm")
+    with psycopg.connect(**{**server.psycopg_kwargs(), "dbname": "crm"}, autocommit=True) as conn:
+        conn.execute("CREATE TABLE customers (id int)")
+    return f"postgresql://{server.user}:pw-secret@{server.host}:{server.port}/crm"
+
+
+def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
+    a_file = tmp / "a-file"
+    a_file.write_text("x")
+    corrupt = tmp / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "run.json").write_text('{"run_id": "x", "started_at": ')
+    port = _free_port()
+    return [
+        (["run", "--scenario", "nope"], "unknown scenario 'nope'; valid: loading"),
+        (["run", "--variant", "nope"], "unknown variant 'nope'; valid: "),
+        (
+            ["run", "--scenario", "loading", "--grid", "users=many"],
+            "grid axis 'users' takes int values",
+        ),
+        (["run", "--grid", "users"], "expected AXIS=V1,V2"),
+        (
+            ["run", "--grid", "colour=red"],
+            "unknown grid axis 'colour'; valid: nesting, posts_per_user, users",
+        ),
+        (["run", "--grid", "users=0"], "takes positive values"),
+        (["run", "--grid", "users=-5"], "takes positive values"),
+        (["run", "--profile", "huge"], "invalid choice: 'huge'"),
+        (["run", "--postgres", "docker"], "no Docker engine answers"),
+        (["run", "--postgres", "sqlite:///x.db"], "only postgresql:// URLs are supported"),
+        (["run", "--postgres", "nonsense"], "use auto, embedded, docker or a URL"),
+        (
+            ["run", "--postgres", f"postgresql://me:pw-secret@127.0.0.1:{port}/db"],
+            "cannot use PostgreSQL at postgresql://me:***@",
+        ),
+        (
+            ["run", "--postgres", foreign_url],
+            "already holds 1 table(s) outside schema 'patternbench'",
+        ),
+        (["run", "--out", str(a_file / "sub")], "cannot write results there"),
+        (["run", "--scenario-path", str(tmp / "missing")], "not a folder"),
+        (["report", str(tmp / "missing-run")], "no run.json there"),
+        (["report", str(corrupt)], "not a valid run file"),
+        (["seed", "--posts", "-5"], "must be positive"),
+        (["check", "--seconds", "zero"], "is not a number"),
+        (["explode"], "invalid choice: 'explode'"),
+    ]
+
+
+def test_bad_input_exits_2_with_one_clear_line(tmp_path, capsys, monkeypatch, foreign_db_url):
+    monkeypatch.setattr(postgres, "docker_engine_answers", lambda timeout_s=1.0: False)
+    cases = _bad_inputs(tmp_path, foreign_db_url)
+    for argv, expected in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            raise SystemExit(
+                main(
+                    [*argv, "--out", str(tmp_path / "out")]
+                    if argv[0] == "run" and "--out" not in argv
+                    else argv
+                )
+            )
+        out, err = capsys.readouterr()
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert exit_info.value.code == 2, (argv, err)
+        assert len(lines) == 1, (argv, err)
+        assert expected in lines[0], (argv, lines[0])
+        assert "Traceback" not in err and "pw-secret" not in err + out
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir()), (
+        "nothing half-written"
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("results")
+    code = main(
+        [
+            "run",
+            "--postgres",
+            "embedded",
+            "--scenario",
+            "loading",
+            "--out",
+            str(out),
+            "--grid",
+            "users=1,20",
+            "--grid",
+            "posts_per_user=1,10",
+            "--grid",
+            "nesting=posts",
+            "--variant",
+            "lazy",
+            "--variant",
+            "raw_json_agg_asyncpg",
+        ]
+    )
+    assert code == 0
+    (folder,) = list(out.iterdir())
+    return folder
+
+
+def test_a_run_writes_a_complete_folder(finished_run):
+    names = {p.name for p in finished_run.iterdir()}
+    assert {"run.json", "measurements.csv", "report.md", "charts", "samples.npz"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    run = json.loads((finished_run / "run.json").read_text())
+    assert run["partial"] is False
+    assert run["server"]["provider"] == "embedded"
+    assert run["environment"]["cores"] >= 1
+    assert {"sqlalchemy", "asyncpg", "psycopg"} <= set(run["environment"]["packages"])
+    assert [s["name"] for s in run["scenarios"]] == ["loading"]
+    # the reference joins the chosen variants: it is the answer they are checked against
+    assert set(run["scenarios"][0]["variants"]) == {"selectinload", "lazy", "raw_json_agg_asyncpg"}
+    assert len(run["measurements"]) == 4 * 3
+    rows = list(csv.DictReader((finished_run / "measurements.csv").open()))
+    assert set(rows[0]) == {
+        "run_id",
+        "scenario",
+        "variant",
+        "users",
+        "posts_per_user",
+        "nesting",
+        "status",
+        "metric",
+        "value",
+        "unit",
+        "ci_low",
+        "ci_high",
+        "n",
+    }
+    lazy = {
+        (r["users"], r["posts_per_user"]): float(r["value"])
+        for r in rows
+        if r["variant"] == "lazy" and r["metric"] == "statements_per_op"
+    }
+    assert lazy == {("1", "1"): 2, ("1", "10"): 2, ("20", "1"): 21, ("20", "10"): 21}
+    medians = [r for r in rows if r["metric"] == "median_us"]
+    assert all(float(r["ci_low"]) <= float(r["value"]) <= float(r["ci_high"]) for r in medians)
+
+
+def test_report_shows_lazy_statement_counts_and_verdicts(finished_run):
+    text = (finished_run / "report.md").read_text()
+    assert "## loading: How should I load users with their recent activity?" in text
+    assert "![loading latency chart](charts/loading.png)" in text
+    assert (finished_run / "charts" / "loading.png").stat().st_size > 10_000
+    lazy_rows = [
+        line for line in text.splitlines() if line.startswith("| lazy |") and line.count("|") > 5
+    ]
+    assert [line.split("|")[5].strip() for line in lazy_rows] == ["2", "2", "21", "21"]
+    assert "### Verdicts" in text and "selectinload vs lazy" in text
+
+
+def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monkeypatch):
+    copy = tmp_path / finished_run.name
+    shutil.copytree(finished_run, copy)
+    original = (copy / "report.md").read_text()
+    (copy / "report.md").unlink()
+    shutil.rmtree(copy / "charts")
+
+    def no_database(*args, **kwargs):
+        raise AssertionError("report must not connect to a database")
+
+    monkeypatch.setattr(psycopg, "connect", no_database)
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "report.md").read_text() == original
+    assert (copy / "charts" / "loading.png").exists()
+
+
+def test_wrong_variant_is_flagged_in_console_and_report(tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "--postgres",
+            "embedded",
+            "--scenario-path",
+            str(FIXTURES),
+            "--scenario",
+            "wrong_answers",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "drops_a_row WRONG: result: 2 items, expected 3" in out
+    (folder,) = list(tmp_path.iterdir())
+    text = (folder / "report.md").read_text()
+    assert "| drops_a_row | **WRONG**: result: 4 items, expected 5 |" in text
+    assert "| raises | **FAILED**: RuntimeError: boom |" in text
+
+
+def test_list_shows_scenarios_and_variants(capsys):
+    assert main(["list", "--scenario-path", str(FIXTURES)]) == 0
+    out = capsys.readouterr().out
+    assert "loading: How should I load users with their recent activity?" in out
+    assert "raw_json_agg_asyncpg" in out and "wrong_answers" in out
+
+
+def test_check_prints_the_harness_overhead(capsys):
+    assert main(["check", "--no-db", "--seconds", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "smallest visible step" in out and "no-op function (sync)" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, sig):
+    earlier = tmp_path / "20200101T000000Z-earlier"
+    earlier.mkdir()
+    (earlier / "run.json").write_text("{}")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--postgres",
+            "embedded",
+            "--profile",
+            "quick",
+            "--scenario",
+            "loading",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    servers: list[psutil.Process] = []
+    while time.monotonic() < deadline:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        servers = [c for c in children if c.name() == "postgres"]
+        runs = [p for p in tmp_path.iterdir() if p != earlier and (p / "run.json").exists()]
+        if (
+            servers
+            and runs
+            and len(json.loads((runs[0] / "run.json").read_text()).get("measurements", [])) > 0
+        ):
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the run did not get to measuring in time")
+    workdirs = {
+        Path(a.split("=", 1)[1])
+        for s in servers
+        for a in s.cmdline()
+        if a.startswith("unix_socket_directories=")
+    }
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "partial results kept" in err and "Traceback" not in err
+    _gone, alive = psutil.wait_procs(servers, timeout=10)
+    assert not alive, "postgres outlived the harness"
+    assert workdirs and not any(d.exists() for d in workdirs)
+    (run_dir,) = [p for p in tmp_path.iterdir() if p != earlier]
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["partial"] is True and run["interrupted"]
+    assert (run_dir / "report.md").read_text().count("Partial run") == 1
+    assert (earlier / "run.json").read_text() == "{}", "an earlier run is never touched"
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
