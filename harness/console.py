@@ -15,10 +15,7 @@ from rich.progress import (
 from rich.table import Table
 
 from harness.records import RunRecord
-
-
-def _ms(us: float) -> str:
-    return f"{us / 1e3:.3g} ms" if us >= 1000 else f"{us:.0f} µs"
+from harness.units import duration
 
 
 class RunProgress:
@@ -65,7 +62,7 @@ def summary_tables(run: RunRecord) -> list[Table]:
         table = Table(
             title=f"{record.name}: {record.question} (median per op)", title_justify="left"
         )
-        table.add_column("grid point")
+        table.add_column(" / ".join(name for name, _ in record.axes))
         for name in variants:
             table.add_column(name, justify="right")
         points: list[dict[str, object]] = []
@@ -83,8 +80,8 @@ def summary_tables(run: RunRecord) -> list[Table]:
                 elif m.status != "ok" or "median_us" not in m.metrics:
                     cells.append(f"[red]{m.status.upper()}[/red]")
                 else:
-                    text = _ms(m.metrics["median_us"].value)
+                    text = duration(m.metrics["median_us"].value)
                     cells.append(f"[bold green]{text}[/bold green]" if m.is_best else text)
-            table.add_row(" ".join(f"{k}={v}" for k, v in params.items()), *cells)
+            table.add_row(" / ".join(str(v) for v in params.values()), *cells)
         tables.append(table)
     return tables

