@@ -35,8 +35,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so every cleanup runs."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so every cleanup runs. A KeyboardInterrupt because
+    asyncio re-raises only those (and SystemExit) from its callbacks; others it swallows."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,11 +171,15 @@ def _signals_as_exceptions() -> Iterator[None]:
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise Terminated()
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous_term = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C must stop a run cleanly even when started from a shell that ignores SIGINT
+    # for background jobs (Python then installs no KeyboardInterrupt handler of its own).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,15 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         sys.stderr.write(f"patternbench: error: {redact_text(str(exc))}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write(
-            "patternbench: interrupted (Ctrl-C); PostgreSQL stopped, partial results kept\n"
-        )
-        return EXIT_INTERRUPTED
-    except Terminated:
-        sys.stderr.write(
-            "patternbench: terminated (SIGTERM); PostgreSQL stopped, partial results kept\n"
-        )
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
+        sys.stderr.write(f"patternbench: {how}; nothing left running, partial results kept\n")
         return EXIT_INTERRUPTED
 
 
@@ -288,9 +287,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                             run.interrupted = "PostgreSQL stopped answering"
                             break
             run.partial = bool(failed)
-        except (KeyboardInterrupt, Terminated) as exc:
+        except KeyboardInterrupt as exc:
             run.interrupted = (
-                "interrupted by Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "terminated"
+                "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
             )
             raise
         finally:

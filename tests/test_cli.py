@@ -276,6 +276,7 @@ def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, s
         time.sleep(0.2)
     else:
         proc.kill()
+        proc.communicate()
         pytest.fail("the run did not get to measuring in time")
     workdirs = {
         Path(a.split("=", 1)[1])
@@ -284,9 +285,17 @@ def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, s
         if a.startswith("unix_socket_directories=")
     }
     proc.send_signal(sig)
-    _out, err = proc.communicate(timeout=60)
+    try:
+        _out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # -X faulthandler prints where it hung
+        _out, err = proc.communicate()
+        pytest.fail(f"the run did not stop after {sig!r}:\n{err[-4000:]}")
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
     assert "partial results kept" in err and "Traceback" not in err
+    assert ("terminated (SIGTERM)" if sig == signal.SIGTERM else "interrupted (Ctrl-C)") in err
     _gone, alive = psutil.wait_procs(servers, timeout=10)
     assert not alive, "postgres outlived the harness"
     assert workdirs and not any(d.exists() for d in workdirs)
