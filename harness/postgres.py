@@ -19,7 +19,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -217,6 +217,36 @@ def _die_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGQUIT)
 
 
+@dataclass(frozen=True)
+class CorePlan:
+    """Which CPUs the client (this process and its children) and the server run on.
+
+    On a small machine the scheduler otherwise moves client and server backends around, and a
+    connection whose backend happens to get a core of its own looks faster than it is. Separate
+    cores are also closer to production, where the database is on another host.
+    """
+
+    client: frozenset[int]
+    server: frozenset[int]
+
+    @classmethod
+    def split(cls) -> CorePlan | None:
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return None
+        if len(cpus) < 2:
+            return None
+        client_count = max(1, len(cpus) // 2)
+        return cls(frozenset(cpus[:client_count]), frozenset(cpus[client_count:]))
+
+    def describe(self) -> str:
+        return (
+            f"client on CPU {','.join(map(str, sorted(self.client)))}, "
+            f"server on CPU {','.join(map(str, sorted(self.server)))}"
+        )
+
+
 def _os_user() -> str | None:
     """PostgreSQL refuses to run as root; as root we run it as an unprivileged account."""
     if os.geteuid() != 0:
@@ -241,12 +271,19 @@ def _open_path_for(path: Path) -> None:
 class EmbeddedPostgres:
     """A throwaway cluster: private temp dir, 127.0.0.1 only, pg_stat_statements preloaded."""
 
-    def __init__(self, settings: dict[str, str] | None = None, start_timeout_s: float = 60.0):
+    def __init__(
+        self,
+        settings: dict[str, str] | None = None,
+        start_timeout_s: float = 60.0,
+        pin_cores: bool = True,
+    ):
         self.settings = {**EMBEDDED_SETTINGS, **(settings or {})}
         self.start_timeout_s = start_timeout_s
         self.workdir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
+        self.cores = CorePlan.split() if pin_cores else None
+        self._client_affinity: set[int] | None = None
 
     def __enter__(self) -> ServerTarget:
         try:
@@ -306,6 +343,13 @@ class EmbeddedPostgres:
             for name, value in server_settings.items():
                 args += ["-c", f"{name}={value}"]
             log = self.log_path.open("ab")
+            server_cpus = self.cores.server if self.cores else None
+
+            def child_setup(cpus: frozenset[int] | None = server_cpus) -> None:
+                _die_with_parent()
+                if cpus:
+                    os.sched_setaffinity(0, cpus)
+
             self.process = subprocess.Popen(
                 args,
                 stdout=log,
@@ -313,7 +357,7 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL,
                 user=os_user,
                 start_new_session=True,  # the harness, not the terminal's Ctrl-C, shuts it down
-                preexec_fn=_die_with_parent,
+                preexec_fn=child_setup,
             )
             log.close()
             if self._wait_ready():
@@ -336,7 +380,15 @@ class EmbeddedPostgres:
             schema="public",
             pid=self.process.pid if self.process else None,
         )
-        return finish_target(target)
+        if self.cores:
+            self._client_affinity = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, self.cores.client)
+        target = finish_target(target)
+        if self.cores:
+            target = replace(
+                target, settings={**target.settings, "cpu_affinity": self.cores.describe()}
+            )
+        return target
 
     def _wait_ready(self) -> bool:
         assert self.process is not None and self.port is not None
@@ -375,6 +427,9 @@ class EmbeddedPostgres:
         try:
             self._terminate()
         finally:
+            if self._client_affinity is not None:
+                os.sched_setaffinity(0, self._client_affinity)
+                self._client_affinity = None
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
                 self.workdir = None
@@ -491,8 +546,6 @@ def external_target(raw: str, *, allow_existing_tables: bool) -> ServerTarget:
 
 def finish_target(target: ServerTarget) -> ServerTarget:
     """Enables pg_stat_statements where possible and records version and settings."""
-    from dataclasses import replace
-
     with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
         has_pgss = False
         try:

@@ -14,11 +14,14 @@ import psycopg
 
 from harness.postgres import ServerTarget
 
-_COUNT_SQL = """
+# DECLARE ... CURSOR carries a query (a server-side cursor); FETCH returns its rows.
+_DATA = "^\\s*(select|with|insert|update|delete|merge|values|copy|table|declare)\\M"
+_ROWS = "^\\s*(select|with|values|table|fetch)\\M"
+_COUNT_SQL = f"""
 SELECT
-  coalesce(sum(calls) FILTER (WHERE query ~* '^\\s*(select|with|insert|update|delete|merge|values|copy|table)\\M'), 0),
-  coalesce(sum(calls) FILTER (WHERE NOT query ~* '^\\s*(select|with|insert|update|delete|merge|values|copy|table)\\M'), 0),
-  coalesce(sum(rows) FILTER (WHERE query ~* '^\\s*(select|with|values|table)\\M'), 0)
+  coalesce(sum(calls) FILTER (WHERE query ~* '{_DATA}'), 0),
+  coalesce(sum(calls) FILTER (WHERE NOT query ~* '{_DATA}'), 0),
+  coalesce(sum(rows) FILTER (WHERE query ~* '{_ROWS}'), 0)
 FROM pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND query NOT ILIKE '%%pg_stat_statements%%'

@@ -35,6 +35,7 @@ class Measurement(msgspec.Struct, frozen=True):
     detail: str = ""
     metrics: dict[str, Metric] = {}
     is_best: bool = False
+    kind: str = "variant"  # variant | native (a ceiling such as pgbench, never "best")
 
 
 class ScenarioRecord(msgspec.Struct, frozen=True):
@@ -49,6 +50,8 @@ class ScenarioRecord(msgspec.Struct, frozen=True):
     chart_x: str | None = None
     skipped_points: str = ""
     comparisons: list[tuple[str, str]] = []  # (usually faster, usually slower) pairs for verdicts
+    baseline: str | None = None
+    natives: list[str] = []
     status: str = "ok"  # ok | failed
     error: str = ""
     seconds: float = 0.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.charts import latency_chart
-from harness.records import Measurement, RunRecord, ScenarioRecord
+from harness.records import Measurement, Metric, RunRecord, ScenarioRecord
 from harness.stats import median_ratio, speed_sentence
 from harness.store import load_run, sample_key, write_atomic
 from harness.units import duration
@@ -53,44 +53,53 @@ def _header(run: RunRecord) -> list[str]:
     return lines
 
 
-def _point_table(ms: list[Measurement]) -> list[str]:
-    lines = [
-        "| variant | median (95% CI) | p99 | cold | stmts/op | other/op | rows/op | × best (95% CI) | n |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+def _ratio_cell(metric: Metric | None) -> str:
+    if metric is None:
+        return ""
+    if metric.ci_low == metric.ci_high == metric.value == 1.0:
+        return "1.00"
+    return f"{metric.value:.2f} ({metric.ci_low:.2f}-{metric.ci_high:.2f})"
+
+
+def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
+    extra = [name for name in (record.baseline, *record.natives[:1]) if name]
+    header = "| variant | median (95% CI) | p99 | cold | stmts/op | other/op | rows/op | × best (95% CI) |"
+    header += "".join(f" × {name} |" for name in extra) + " n |"
+    lines = [header, "|" + "---|" * (9 + len(extra))]
     ordered = sorted(
         ms,
         key=lambda m: (
+            m.kind != "native",
             m.status != "ok",
             m.metrics["median_us"].value if "median_us" in m.metrics else 0,
         ),
     )
     for m in ordered:
         name = f"**{m.variant}**" if m.is_best else m.variant
+        if m.kind == "native":
+            name = f"*{m.variant}* (native ceiling)"
         if m.status != "ok" or "median_us" not in m.metrics:
             status = "**WRONG**" if m.status == "wrong" else f"**{m.status.upper()}**"
-            lines.append(f"| {name} | {status}: {m.detail.replace('|', '/')} | | | | | | | |")
+            lines.append(
+                f"| {name} | {status}: {m.detail.replace('|', '/')} |" + " |" * (7 + len(extra))
+            )
             continue
         med = m.metrics["median_us"]
-        ratio = m.metrics.get("ratio_to_best")
         stm = m.metrics.get("statements_per_op")
         other = m.metrics.get("other_statements_per_op")
         rows = m.metrics.get("rows_per_op")
         cold = m.metrics.get("cold_us")
-        ratio_text = (
-            "1.00"
-            if m.is_best or ratio is None
-            else (f"{ratio.value:.2f} ({ratio.ci_low:.2f}-{ratio.ci_high:.2f})")
-        )
+        best_text = _ratio_cell(m.metrics.get("ratio_to_best"))
         cells = [
             name,
             f"{duration(med.value)} ({duration(med.ci_low or med.value)}-{duration(med.ci_high or med.value)})",
             duration(m.metrics["p99_us"].value),
             duration(cold.value) if cold else "",
-            _number(stm.value) if stm else "n/a",
-            _number(other.value) if other else "n/a",
-            _number(rows.value) if rows else "n/a",
-            f"**{ratio_text}**" if m.is_best else ratio_text,
+            _number(stm.value) if stm else ("" if m.kind == "native" else "n/a"),
+            _number(other.value) if other else ("" if m.kind == "native" else "n/a"),
+            _number(rows.value) if rows else ("" if m.kind == "native" else "n/a"),
+            f"**{best_text}**" if m.is_best else best_text,
+            *(_ratio_cell(m.metrics.get(f"ratio_to_{name}")) for name in extra),
             str(med.n),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -201,7 +210,7 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
         lines += ["### Every grid point", ""]
         for params in _points(record, ms):
             lines += [f"#### {_label(params)}", ""]
-            lines += _point_table([m for m in ms if m.params == params])
+            lines += _point_table([m for m in ms if m.params == params], record)
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

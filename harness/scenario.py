@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.dataset import DatasetSpec
 from harness.errors import UserError
+from harness.native import NativeQuery
 
 if TYPE_CHECKING:
     pass
@@ -143,6 +144,8 @@ class Scenario:
     normalise: Callable[[Any], Any] | None = None
     chart_x: str | None = None
     comparisons: tuple[tuple[str, str], ...] = ()  # pairs the report gives verdicts for
+    baseline: str | None = None  # every variant also gets its ratio to this one
+    native: Callable[[Params, DatasetSpec], list[NativeQuery]] | None = None  # pgbench ceiling
     doc: str = ""
     variants: dict[str, Variant] = field(default_factory=dict)
 
@@ -198,5 +201,7 @@ class Scenario:
                     raise ValueError(
                         f"scenario {self.name!r}: comparison names unknown variant {name!r}"
                     )
+        if self.baseline and self.baseline not in self.variants:
+            raise ValueError(f"scenario {self.name!r}: baseline {self.baseline!r} is not a variant")
         if self.chart_x and self.chart_x not in self.quick.names:
             raise ValueError(f"scenario {self.name!r}: chart_x {self.chart_x!r} is not a grid axis")

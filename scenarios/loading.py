@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload, subqueryload
 
 from harness.context import Context
-from harness.dataset import DatasetSpec
+from harness.dataset import LARGE, STANDARD
 from harness.domain import Post, User
 from harness.scenario import Grid, Scenario
 
@@ -52,8 +52,8 @@ scenario = Scenario(
     ),
     full=Grid.of(users=[1, 20, 200], posts_per_user=[1, 10, 100], nesting=["posts", "comments"]),
     reference="selectinload",
-    dataset=DatasetSpec(),
-    full_dataset=DatasetSpec(filler_users=9_400, filler_posts_per_user=100),
+    dataset=STANDARD,
+    full_dataset=LARGE,
     normalise=_canonical,
     chart_x="posts_per_user",
     comparisons=(

