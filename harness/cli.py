@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -166,27 +167,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def _signals_as_exceptions() -> Iterator[None]:
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
+@dataclass
+class StopRequest:
+    """Ctrl-C or SIGTERM, remembered: the handler raises at once, and the runner raises again
+    between operations, because an exception raised inside a finaliser or a weakref callback
+    is printed and dropped by Python ("Exception ignored in ...")."""
 
-    previous_term = signal.signal(signal.SIGTERM, on_term)
+    signum: int | None = None
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        sys.unraisablehook = self._quiet_unraisable
+        self.raise_if_requested()
+
+    @staticmethod
+    def _quiet_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+        """Our own interrupt, dropped inside a finaliser, is not worth a traceback."""
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return
+        sys.__unraisablehook__(unraisable)
+
+    def raise_if_requested(self) -> None:
+        if self.signum == signal.SIGTERM:
+            raise Terminated()
+        if self.signum is not None:
+            raise KeyboardInterrupt()
+
+
+@contextmanager
+def _signals_as_exceptions() -> Iterator[StopRequest]:
+    request = StopRequest()
+    previous_term = signal.signal(signal.SIGTERM, request.on_signal)
     # Ctrl-C must stop a run cleanly even when started from a shell that ignores SIGINT
     # for background jobs (Python then installs no KeyboardInterrupt handler of its own).
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_int = signal.signal(signal.SIGINT, request.on_signal)
     try:
-        yield
+        yield request
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
+        sys.unraisablehook = sys.__unraisablehook__
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
-        with _signals_as_exceptions():
+        with _signals_as_exceptions() as stop:
+            args.stop = stop
             handler = {
                 "list": cmd_list,
                 "run": cmd_run,
@@ -268,6 +296,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         total = sum(plan.planned_seconds(timing) for plan in plans)
         try:
             with RunProgress(console, total) as progress:
+
+                def step(label: str, units: float) -> None:
+                    args.stop.raise_if_requested()  # between operations, in case one was lost
+                    progress.step(label, units)
+
                 for plan in plans:
                     try:
                         run_scenario(
@@ -277,7 +310,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                             target,
                             args.profile,
                             timing,
-                            progress.step,
+                            step,
                             progress.note,
                         )
                     except ServerGone as exc:

@@ -50,6 +50,7 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
             for pair in s.comparisons
             if all(n in {v.name for v in plan.variants} for n in pair)
         ],
+        baseline=s.baseline if s.baseline in {v.name for v in plan.variants} else None,
         dataset={"spec_fingerprint": s.dataset_for(profile).fingerprint},
     )
 

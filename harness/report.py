@@ -25,7 +25,15 @@ def _label(params: dict[str, object]) -> str:
 def _header(run: RunRecord) -> list[str]:
     env, server = run.environment, run.server
     settings = server.get("settings", {})
-    keys = ("shared_buffers", "work_mem", "fsync", "synchronous_commit", "jit", "max_connections")
+    keys = (
+        "shared_buffers",
+        "work_mem",
+        "fsync",
+        "synchronous_commit",
+        "jit",
+        "max_connections",
+        "cpu_affinity",
+    )
     shown = ", ".join(f"{k}={settings[k]}" for k in keys if k in settings)
     lines = [f"# patternbench report: {run.run_id}", ""]
     if run.partial:

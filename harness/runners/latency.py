@@ -159,6 +159,11 @@ def measure_point(
         _warm_up(passing, ctx, results, target, timing, on_step)
         _sample_in_rounds(passing, ctx, results, target, timing, on_step)
         natives = _run_natives(scenario, ctx, target, timing, on_step) if run_natives else []
+    except BaseException:
+        # Interrupted or failed: connections are torn down mid-operation; their leftover
+        # tasks' errors say nothing the user needs to read.
+        loop.set_exception_handler(lambda _loop, _context: None)
+        raise
     finally:
         ctx.close()
         loop.close()
