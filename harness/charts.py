@@ -32,7 +32,9 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
     others = [name for name in axes if name != x_axis]
     panels = list(itertools.product(*(axes[name] for name in others)))
     last_axis_size = len(axes[others[-1]]) if others else 1
-    ok = [m for m in measurements if m.status == "ok" and "median_us" in m.metrics]
+    metric = f"{record.rate_axis}_per_s" if record.rate_axis else "median_us"
+    scale = 1.0 if record.rate_axis else 1e-3  # rows/s as they are; latency in ms
+    ok = [m for m in measurements if m.status == "ok" and metric in m.metrics]
     if not ok:
         return False
     ncols = last_axis_size if 1 < last_axis_size <= 4 else min(3, len(panels))
@@ -46,7 +48,7 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
         for v_index, variant in enumerate(variants):
             points = sorted(
                 (
-                    (m.params[x_axis], m.metrics["median_us"])
+                    (m.params[x_axis], m.metrics[metric])
                     for m in ok
                     if m.variant == variant
                     and all(m.params.get(k) == val for k, val in fixed.items())
@@ -56,9 +58,9 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
             if not points:
                 continue
             xs = [p[0] for p in points]
-            ys = [p[1].value / 1e3 for p in points]
-            low = [max(0.0, (p[1].value - (p[1].ci_low or p[1].value)) / 1e3) for p in points]
-            high = [max(0.0, ((p[1].ci_high or p[1].value) - p[1].value) / 1e3) for p in points]
+            ys = [p[1].value * scale for p in points]
+            low = [max(0.0, (p[1].value - (p[1].ci_low or p[1].value)) * scale) for p in points]
+            high = [max(0.0, ((p[1].ci_high or p[1].value) - p[1].value) * scale) for p in points]
             native = variant in record.natives
             ax.errorbar(
                 xs,
@@ -79,7 +81,9 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
         ax.yaxis.set_minor_formatter(_plain_minor)
         ax.set_xticks(sorted({float(v) for v in axes[x_axis]}))
         ax.set_xlabel(x_axis)
-        ax.set_ylabel("median latency (ms)")
+        ax.set_ylabel(
+            f"{record.rate_axis} per second" if record.rate_axis else "median latency (ms)"
+        )
         ax.set_title(" ".join(f"{k}={v}" for k, v in fixed.items()) or record.name, fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
     for index in range(len(panels), nrows * ncols):

@@ -62,7 +62,7 @@ def summary_tables(run: RunRecord) -> list[Table]:
         table = Table(
             title=f"{record.name}: {record.question} (median per op)", title_justify="left"
         )
-        table.add_column(" / ".join(name for name, _ in record.axes))
+        table.add_column(" / ".join(name for name, _ in record.axes), no_wrap=True)
         for name in variants:
             table.add_column(name, justify="right")
         points: list[dict[str, object]] = []

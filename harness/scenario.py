@@ -16,13 +16,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.dataset import DatasetSpec
 from harness.errors import UserError
-from harness.native import NativeQuery
+from harness.native import NativeReference
 
 if TYPE_CHECKING:
-    pass
+    from harness.context import Context  # context imports this module
 
 AxisValue = int | float | str | bool
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Skip(Exception):
+    """Raised by a variant for a grid point it does not apply to (e.g. the naive pattern at
+    100,000 rows, or COPY when generated keys are asked for). Reported as SKIPPED, not timed."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,12 @@ class Scenario:
     chart_x: str | None = None
     comparisons: tuple[tuple[str, str], ...] = ()  # pairs the report gives verdicts for
     baseline: str | None = None  # every variant also gets its ratio to this one
-    native: Callable[[Params, DatasetSpec], list[NativeQuery]] | None = None  # pgbench ceiling
+    native: Callable[[Params, DatasetSpec], list[NativeReference]] | None = None  # the ceiling
+    setup_point: Callable[[Context], None] | None = None  # once per grid point, untimed
+    setup_op: Callable[[Context], None] | None = None  # before every operation, untimed
+    verify: Callable[[Context, Any], Any] | None = None  # canonical answer from the database
+    rate_axis: str | None = None  # report `<axis>_per_s` = axis value / median time
+    settings_note: tuple[str, ...] = ()  # server settings the results depend on
     doc: str = ""
     variants: dict[str, Variant] = field(default_factory=dict)
 
@@ -164,8 +174,11 @@ class Scenario:
         )
         return fn
 
-    def canonical(self, result: Any) -> Any:
-        """The normalised form of a variant's result, compared with the reference's."""
+    def canonical(self, result: Any, ctx: Context | None = None) -> Any:
+        """The normalised form of a variant's result, compared with the reference's; with
+        `verify`, read back from the database (after the operation, untimed)."""
+        if self.verify is not None and ctx is not None:
+            return self.verify(ctx, result)
         return self.normalise(result) if self.normalise else result
 
     def grid(self, profile: str) -> Grid:
@@ -203,5 +216,9 @@ class Scenario:
                     )
         if self.baseline and self.baseline not in self.variants:
             raise ValueError(f"scenario {self.name!r}: baseline {self.baseline!r} is not a variant")
+        if self.rate_axis and self.rate_axis not in self.quick.names:
+            raise ValueError(
+                f"scenario {self.name!r}: rate_axis {self.rate_axis!r} is not a grid axis"
+            )
         if self.chart_x and self.chart_x not in self.quick.names:
             raise ValueError(f"scenario {self.name!r}: chart_x {self.chart_x!r} is not a grid axis")

@@ -20,13 +20,13 @@ import numpy as np
 from harness.context import Context
 from harness.dataset import DatasetSpec
 from harness.errors import ServerGone
-from harness.native import run_pgbench
 from harness.postgres import ServerTarget
 from harness.probes import StatementCount, StatementProbe
-from harness.scenario import Params, Scenario, Variant
+from harness.scenario import Params, Scenario, Skip, Variant
 from harness.verification import first_difference
 
 StepCallback = Callable[[str, float], None]
+Setup = Callable[[Context], None] | None
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Timing:
 
 
 PROFILES: dict[str, Timing] = {
-    "quick": Timing(warmup_s=0.1, measure_s=0.5, min_samples=7, max_samples=2_000, slow_cap_s=8.0),
+    "quick": Timing(warmup_s=0.1, measure_s=0.5, min_samples=7, max_samples=2_000, slow_cap_s=4.0),
     "full": Timing(
         warmup_s=0.5, measure_s=3.0, min_samples=30, max_samples=50_000, slow_cap_s=60.0
     ),
@@ -78,12 +78,14 @@ def _call(variant: Variant, ctx: Context) -> Any:
 
 
 def _sync_batch(
-    fn: Callable[[Context], Any], ctx: Context, budget_ns: int, max_ops: int
+    fn: Callable[[Context], Any], ctx: Context, budget_ns: int, max_ops: int, setup: Setup
 ) -> list[int]:
     durations: list[int] = []
     clock = time.perf_counter_ns
     start = clock()
     while True:
+        if setup is not None:
+            setup(ctx)
         t0 = clock()
         fn(ctx)
         t1 = clock()
@@ -93,12 +95,14 @@ def _sync_batch(
 
 
 async def _async_batch(
-    fn: Callable[[Context], Any], ctx: Context, budget_ns: int, max_ops: int
+    fn: Callable[[Context], Any], ctx: Context, budget_ns: int, max_ops: int, setup: Setup
 ) -> list[int]:
     durations: list[int] = []
     clock = time.perf_counter_ns
     start = clock()
     while True:
+        if setup is not None:
+            setup(ctx)
         t0 = clock()
         await fn(ctx)
         t1 = clock()
@@ -107,17 +111,20 @@ async def _async_batch(
             return durations
 
 
-def timed_batch(variant: Variant, ctx: Context, budget_s: float, max_ops: int) -> list[int]:
+def timed_batch(
+    variant: Variant, ctx: Context, budget_s: float, max_ops: int, setup: Setup = None
+) -> list[int]:
     """Runs operations until `budget_s` passed or `max_ops` done (at least one); ns per op.
 
-    Async variants are timed inside the event loop, so loop entry is not part of an operation.
+    Async variants are timed inside the event loop, so loop entry is not part of an operation;
+    `setup` runs before every operation, outside its timing.
     """
     budget_ns = int(budget_s * 1e9)
     if variant.is_async:
         return ctx.loop.run_until_complete(
-            _async_batch(variant.fn, ctx, budget_ns, max(1, max_ops))
+            _async_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup)
         )
-    return _sync_batch(variant.fn, ctx, budget_ns, max(1, max_ops))
+    return _sync_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup)
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -153,11 +160,13 @@ def measure_point(
     gc.collect()
     gc.freeze()
     try:
+        if not _set_up_point(scenario, ctx, results, target):
+            return [results[v.name] for v in variants]
         _check_answers(scenario, ordered, ctx, results, target, on_step)
         passing = [v for v in ordered if results[v.name].status == "ok"]
-        _count_statements(passing, ctx, results, target, probe, timing)
-        _warm_up(passing, ctx, results, target, timing, on_step)
-        _sample_in_rounds(passing, ctx, results, target, timing, on_step)
+        _count_statements(scenario, passing, ctx, results, target, probe, timing)
+        _warm_up(scenario, passing, ctx, results, target, timing, on_step)
+        _sample_in_rounds(scenario, passing, ctx, results, target, timing, on_step)
         natives = _run_natives(scenario, ctx, target, timing, on_step) if run_natives else []
     except BaseException:
         # Interrupted or failed: connections are torn down mid-operation; their leftover
@@ -171,6 +180,21 @@ def measure_point(
     return [*natives, *(results[v.name] for v in variants)]
 
 
+def _set_up_point(
+    scenario: Scenario, ctx: Context, results: dict[str, VariantResult], target: ServerTarget
+) -> bool:
+    if scenario.setup_point is None:
+        return True
+    try:
+        scenario.setup_point(ctx)
+        return True
+    except Exception as exc:
+        _guard(target, exc)
+        for result in results.values():
+            result.status, result.detail = "failed", f"grid point setup: {_describe_error(exc)}"
+        return False
+
+
 def _run_natives(
     scenario: Scenario, ctx: Context, target: ServerTarget, timing: Timing, on_step: StepCallback
 ) -> list[VariantResult]:
@@ -180,12 +204,12 @@ def _run_natives(
     seconds = max(1, math.ceil(timing.measure_s * 2))
     for query in scenario.native(ctx.params, ctx.dataset):
         on_step(f"{ctx.params.label} · {query.name} (native, {seconds}s)", 0.0)
-        native = run_pgbench(target, query, seconds)
+        native = query.run(target, seconds)
         result = VariantResult(query.name, kind="native")
         if native.error or native.samples_us.size == 0:
             result.status, result.detail = (
                 "failed",
-                native.error or "pgbench logged no transactions",
+                native.error or "the native reference recorded no samples",
             )
         else:
             result.samples_ns = [int(v * 1000) for v in native.samples_us]
@@ -208,10 +232,15 @@ def _check_answers(
         on_step(f"{scenario.name} {ctx.params.label} · checking {variant.name}", 0.0)
         result = results[variant.name]
         try:
+            if scenario.setup_op is not None:
+                scenario.setup_op(ctx)
             t0 = time.perf_counter_ns()
             answer = _call(variant, ctx)
             result.cold_ns = time.perf_counter_ns() - t0
-            canonical = scenario.canonical(answer)
+            canonical = scenario.canonical(answer, ctx)
+        except Skip as exc:
+            result.status, result.detail = "skipped", str(exc)
+            continue
         except Exception as exc:
             _guard(target, exc)
             result.status, result.detail = "failed", _describe_error(exc)
@@ -230,6 +259,7 @@ def _check_answers(
 
 
 def _count_statements(
+    scenario: Scenario,
     passing: list[Variant],
     ctx: Context,
     results: dict[str, VariantResult],
@@ -244,18 +274,30 @@ def _count_statements(
         cold_s = (result.cold_ns or 0) / 1e9
         operations = timing.count_ops if cold_s < 0.2 else 1
         try:
-            probe.reset()
-            t0 = time.perf_counter_ns()
+            counts: list[StatementCount] = []
             for _ in range(operations):
+                if scenario.setup_op is not None:
+                    scenario.setup_op(ctx)
+                probe.reset()
+                t0 = time.perf_counter_ns()
                 _call(variant, ctx)
-            result.warm_ns += time.perf_counter_ns() - t0
-            result.statements = probe.read(operations)
+                result.warm_ns += time.perf_counter_ns() - t0
+                count = probe.read(1)
+                if count is not None:
+                    counts.append(count)
+            if counts:
+                result.statements = StatementCount(
+                    statements=sum(c.statements for c in counts) / len(counts),
+                    utility=sum(c.utility for c in counts) / len(counts),
+                    rows=sum(c.rows for c in counts) / len(counts),
+                )
         except Exception as exc:
             _guard(target, exc)
             result.status, result.detail = "failed", _describe_error(exc)
 
 
 def _warm_up(
+    scenario: Scenario,
     passing: list[Variant],
     ctx: Context,
     results: dict[str, VariantResult],
@@ -271,7 +313,7 @@ def _warm_up(
             continue
         on_step(f"{ctx.params.label} · warming up {variant.name}", 0.0)
         try:
-            timed_batch(variant, ctx, remaining_s, max_ops=timing.max_samples)
+            timed_batch(variant, ctx, remaining_s, timing.max_samples, scenario.setup_op)
         except Exception as exc:
             _guard(target, exc)
             results[variant.name].status = "failed"
@@ -280,6 +322,7 @@ def _warm_up(
 
 
 def _sample_in_rounds(
+    scenario: Scenario,
     passing: list[Variant],
     ctx: Context,
     results: dict[str, VariantResult],
@@ -305,7 +348,7 @@ def _sample_in_rounds(
             on_step(f"{ctx.params.label} · {variant.name} (n={len(result.samples_ns)})", 0.0)
             remaining = timing.max_samples - len(result.samples_ns)
             try:
-                batch = timed_batch(variant, ctx, timing.slice_s, max_ops=remaining)
+                batch = timed_batch(variant, ctx, timing.slice_s, remaining, scenario.setup_op)
             except Exception as exc:
                 _guard(target, exc)
                 result.status, result.detail = "failed", _describe_error(exc)
