@@ -264,7 +264,8 @@ def ensure_dataset(
         on_progress(f"generating and loading {spec.total_posts:,} posts with COPY")
         with conn.transaction():
             for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(f"DROP TABLE IF EXISTS {table.name}")
+                # CASCADE: scenario tables (e.g. pb_bulk_posts) keep foreign keys to ours
+                conn.execute(f"DROP TABLE IF EXISTS {table.name} CASCADE")
             conn.execute("DELETE FROM pb_dataset WHERE name = 'shared'")
             conn.execute("SET LOCAL synchronous_commit = off")
             for table in Base.metadata.sorted_tables:

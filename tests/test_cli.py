@@ -45,7 +45,10 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
     (corrupt / "run.json").write_text('{"run_id": "x", "started_at": ')
     port = _free_port()
     return [
-        (["run", "--scenario", "nope"], "unknown scenario 'nope'; valid: loading, reads"),
+        (
+            ["run", "--scenario", "nope"],
+            "unknown scenario 'nope'; valid: bulk_insert, loading, reads",
+        ),
         (["run", "--variant", "nope"], "unknown variant 'nope'; valid: "),
         (
             ["run", "--scenario", "loading", "--grid", "users=many"],
@@ -54,7 +57,7 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
         (["run", "--grid", "users"], "expected AXIS=V1,V2"),
         (
             ["run", "--grid", "colour=red"],
-            "unknown grid axis 'colour'; valid: nesting, posts_per_user, rows, users",
+            "unknown grid axis 'colour'; valid: keys, nesting, posts_per_user, rows, users, width",
         ),
         (["run", "--grid", "users=0"], "takes positive values"),
         (["run", "--grid", "users=-5"], "takes positive values"),
