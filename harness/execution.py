@@ -80,9 +80,12 @@ def to_measurements(
         if r.cold_ns is not None:
             metrics["cold_us"] = Metric(r.cold_ns / 1e3, "us", n=1)
         if r.statements is not None and r.status == "ok":
-            metrics["statements_per_op"] = Metric(r.statements.statements, "statements")
-            metrics["other_statements_per_op"] = Metric(r.statements.utility, "statements")
-            metrics["rows_per_op"] = Metric(r.statements.rows, "rows")
+            if r.statements.statements == r.statements.statements:  # NaN: no pg_stat_statements
+                metrics["statements_per_op"] = Metric(r.statements.statements, "statements")
+                metrics["other_statements_per_op"] = Metric(r.statements.utility, "statements")
+                metrics["rows_per_op"] = Metric(r.statements.rows, "rows")
+            if r.statements.round_trips is not None:
+                metrics["round_trips_per_op"] = Metric(r.statements.round_trips, "round trips")
         if r.status == "ok" and r.samples_ns:
             us = r.samples / 1e3
             s = summarise(us, rng)
@@ -187,7 +190,7 @@ def run_scenario(
                     folder.samples[sample_key(plan.scenario.name, r.variant, params.label)] = (
                         r.samples
                     )
-                elif r.status != "ok":
+                elif r.status not in ("ok", "skipped"):  # skips are in the table and report
                     on_note(
                         f"{plan.scenario.name} {params.label}: {r.variant} {r.status.upper()}: {r.detail}"
                     )

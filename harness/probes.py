@@ -36,6 +36,7 @@ class StatementCount:
     statements: float
     utility: float
     rows: float
+    round_trips: float | None = None  # client turns, counted by harness.roundtrips
 
 
 class StatementProbe:

@@ -54,7 +54,7 @@ def _header(run: RunRecord) -> list[str]:
         "connections (connect, type introspection, statement caches). *× best* is the variant's "
         "median over the fastest one's, with a 95% CI; where that CI includes 1 the difference is "
         "not significant. *stmts/op* counts the SQL statements the server executed per operation "
-        "(pg_stat_statements; BEGIN/COMMIT and the like in *other*). **WRONG** means the variant "
+        "(pg_stat_statements; BEGIN/COMMIT and the like in *other*); *round trips/op* counts the times the client waited for the server (a counting proxy; pipelined messages are one). **WRONG** means the variant "
         "returned a different answer from the reference and was not timed.",
         "",
     ]
@@ -80,9 +80,9 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
     rate = f"{record.rate_axis}_per_s" if record.rate_axis else None
     header = "| variant | median (95% CI) |"
     header += f" {record.rate_axis}/s (95% CI) |" if rate else ""
-    header += " p99 | cold | stmts/op | other/op | rows/op | × best (95% CI) |"
+    header += " p99 | cold | stmts/op | other/op | round trips/op | rows/op | × best (95% CI) |"
     header += "".join(f" × {name} |" for name in extra) + " n |"
-    width = 9 + len(extra) + (1 if rate else 0)
+    width = 10 + len(extra) + (1 if rate else 0)
     lines = [header, "|" + "---|" * width]
     ordered = sorted(
         ms,
@@ -106,6 +106,7 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
         stm = m.metrics.get("statements_per_op")
         other = m.metrics.get("other_statements_per_op")
         rows = m.metrics.get("rows_per_op")
+        trips = m.metrics.get("round_trips_per_op")
         cold = m.metrics.get("cold_us")
         best_text = _ratio_cell(m.metrics.get("ratio_to_best"))
         cells = [
@@ -116,6 +117,7 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
             duration(cold.value) if cold else "",
             _number(stm.value) if stm else ("" if m.kind == "native" else "n/a"),
             _number(other.value) if other else ("" if m.kind == "native" else "n/a"),
+            _number(trips.value) if trips else ("" if m.kind == "native" else "n/a"),
             _number(rows.value) if rows else ("" if m.kind == "native" else "n/a"),
             f"**{best_text}**" if m.is_best else best_text,
             *(_ratio_cell(m.metrics.get(f"ratio_to_{name}")) for name in extra),

@@ -175,10 +175,11 @@ async def asyncpg_fetch(ctx: Context) -> list[Any]:
 @scenario.variant
 async def asyncpg_prepared(ctx: Context) -> list[Any]:
     """Raw asyncpg with an explicit prepared statement kept for the grid point."""
-    statement = ctx.state.get("statement")
+    conn = await ctx.asyncpg()
+    key = ("statement", id(conn))  # a prepared statement belongs to its connection
+    statement = ctx.state.get(key)
     if statement is None:
-        conn = await ctx.asyncpg()
-        statement = ctx.state["statement"] = await conn.prepare(_sql(ctx, "asyncpg"))
+        statement = ctx.state[key] = await conn.prepare(_sql(ctx, "asyncpg"))
     return await statement.fetch(*_bounds(ctx))
 
 

@@ -78,6 +78,7 @@ def test_lazy_issues_one_plus_users_statements(server, dataset, probe, users, po
     assert counts["lazy"].statements == 1 + users
     assert counts["selectinload"].statements == 2
     assert counts["lazy"].rows == users + users * posts
+    assert counts["lazy"].round_trips >= counts["lazy"].statements, "each lazy load waits once"
 
 
 def test_statement_counts_with_comments_including_selectin_batches(server, dataset, probe):

@@ -36,6 +36,11 @@ def test_every_variant_returns_the_canonical_rows(server, dataset, probe, rows):
         assert r.samples_ns, "steady-state samples exist"
         assert r.statements.statements == 1, r.variant
         assert r.statements.rows == rows, r.variant
+        assert r.statements.round_trips >= 1, r.variant
+    trips = {r.variant: r.statements.round_trips for r in results}
+    # raw drivers, prepared or not, need one round trip; the engine adds BEGIN and ROLLBACK
+    assert trips["asyncpg_fetch"] == trips["asyncpg_prepared"] == trips["psycopg_unprepared"] == 1
+    assert trips["core_select"] > trips["psycopg_unprepared"]
 
 
 def test_canonical_rows_are_the_requested_users(server, dataset):

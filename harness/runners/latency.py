@@ -22,6 +22,7 @@ from harness.dataset import DatasetSpec
 from harness.errors import ServerGone
 from harness.postgres import ServerTarget
 from harness.probes import StatementCount, StatementProbe
+from harness.roundtrips import RoundTripCounter
 from harness.scenario import Params, Scenario, Skip, Variant
 from harness.verification import first_difference
 
@@ -267,33 +268,50 @@ def _count_statements(
     probe: StatementProbe,
     timing: Timing,
 ) -> None:
-    if not probe.available:
+    """Statements, rows and round trips per operation, on connections made through a counting
+    proxy (never the timed ones). Each variant first runs once there, untimed and uncounted, so
+    connecting, type introspection and statement preparation are not counted."""
+    if not passing:
         return
-    for variant in passing:
-        result = results[variant.name]
-        cold_s = (result.cold_ns or 0) / 1e9
-        operations = timing.count_ops if cold_s < 0.2 else 1
+    with RoundTripCounter(target) as counter:
+        counting = Context(counter.target(), ctx.params, ctx.dataset, ctx.loop)
+        counting.state.update(
+            ctx.state
+        )  # data from setup_point; connection-bound objects are per connection
         try:
-            counts: list[StatementCount] = []
-            for _ in range(operations):
-                if scenario.setup_op is not None:
-                    scenario.setup_op(ctx)
-                probe.reset()
-                t0 = time.perf_counter_ns()
-                _call(variant, ctx)
-                result.warm_ns += time.perf_counter_ns() - t0
-                count = probe.read(1)
-                if count is not None:
-                    counts.append(count)
-            if counts:
-                result.statements = StatementCount(
-                    statements=sum(c.statements for c in counts) / len(counts),
-                    utility=sum(c.utility for c in counts) / len(counts),
-                    rows=sum(c.rows for c in counts) / len(counts),
-                )
-        except Exception as exc:
-            _guard(target, exc)
-            result.status, result.detail = "failed", _describe_error(exc)
+            for variant in passing:
+                result = results[variant.name]
+                operations = timing.count_ops if (result.cold_ns or 0) / 1e9 < 0.2 else 1
+                try:
+                    if scenario.setup_op is not None:
+                        scenario.setup_op(counting)
+                    _call(variant, counting)
+                    counts: list[StatementCount] = []
+                    for _ in range(operations):
+                        if scenario.setup_op is not None:
+                            scenario.setup_op(counting)
+                        probe.reset()
+                        counter.reset()
+                        _call(variant, counting)
+                        trips = counter.read()
+                        count = probe.read(1)
+                        counts.append(
+                            count or StatementCount(float("nan"), float("nan"), float("nan"))
+                        )
+                        counts[-1] = StatementCount(
+                            counts[-1].statements, counts[-1].utility, counts[-1].rows, trips
+                        )
+                    result.statements = StatementCount(
+                        statements=sum(c.statements for c in counts) / len(counts),
+                        utility=sum(c.utility for c in counts) / len(counts),
+                        rows=sum(c.rows for c in counts) / len(counts),
+                        round_trips=sum(c.round_trips or 0 for c in counts) / len(counts),
+                    )
+                except Exception as exc:
+                    _guard(target, exc)
+                    result.status, result.detail = "failed", _describe_error(exc)
+        finally:
+            counting.close()
 
 
 def _warm_up(
