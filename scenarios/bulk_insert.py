@@ -8,8 +8,8 @@ the content, computed in SQL, must match the reference's, and with `keys=yes` th
 keys a variant hands back must be exactly the ones in the table. The native row is psql's
 `\\copy` of the same rows from a CSV file (one psql process per sample, timed by psql itself).
 
-Look at: rows/s per method; the gap between the ORM unit of work (objects, keys fetched back) and
-the ORM's bulk `insert()` (insertmanyvalues); what pipelining (psycopg executemany, asyncpg
+Look at: rows/s per method; the gap between the ORM unit of work (objects, keys fetched back in
+insertmanyvalues batches) and the ORM's bulk `insert()`; statements and round trips per op; what pipelining (psycopg executemany, asyncpg
 executemany) buys over one round trip per row; COPY against everything else; and what wide
 rows (1 KB text, a JSONB document) do to each. Durability settings decide commit costs: they are
 stated with the results.
@@ -222,7 +222,8 @@ def orm_add_all_flush(ctx: Context) -> list[int] | None:
 
 @scenario.variant
 def orm_bulk_insert(ctx: Context) -> list[int] | None:
-    """ORM bulk: session.execute(insert(Model), list_of_dicts), insertmanyvalues; RETURNING id for keys."""
+    """ORM bulk: session.execute(insert(Model), list_of_dicts); with RETURNING id (keys), batched
+    multi-row INSERTs (insertmanyvalues), else the driver's executemany."""
     with ctx.session() as session:
         if _keys(ctx):
             ids = list(session.scalars(insert(BulkPost).returning(BulkPost.id), _rows(ctx)))
@@ -245,7 +246,8 @@ def orm_bulk_insert_mappings(ctx: Context) -> None:
 
 @scenario.variant
 def core_executemany(ctx: Context) -> list[int] | None:
-    """Core: connection.execute(insert(table), list_of_dicts); RETURNING id for keys."""
+    """Core: connection.execute(insert(table), list_of_dicts): psycopg's pipelined executemany;
+    with RETURNING id (keys), insertmanyvalues batches."""
     table = BulkPost.__table__
     with ctx.engine.begin() as conn:
         if _keys(ctx):

@@ -13,6 +13,7 @@ many comments); selectinload's batches; and how far one query that builds the JS
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -107,6 +108,14 @@ def _to_json(users: list[User], with_comments: bool) -> str:
     return json.dumps(body)
 
 
+def _loader(strategy: Callable[..., Any], ctx: Context) -> Any:
+    """The loader option for the users' posts and, with comments, the posts' comments."""
+    option = strategy(User.posts)
+    if _with_comments(ctx):
+        option = getattr(option, strategy.__name__)(Post.comments)
+    return option
+
+
 def _users_query(ctx: Context) -> Any:
     return select(User).where(User.id.in_(_user_ids(ctx))).order_by(User.id)
 
@@ -122,9 +131,7 @@ def lazy(ctx: Context) -> str:
 @scenario.variant
 def joinedload_(ctx: Context) -> str:
     """joinedload: one query with LEFT OUTER JOINs; rows multiply (users x posts x comments)."""
-    option = joinedload(User.posts)
-    if _with_comments(ctx):
-        option = option.joinedload(Post.comments)
+    option = _loader(joinedload, ctx)
     with ctx.session() as session:
         users = list(session.scalars(_users_query(ctx).options(option)).unique())
         return _to_json(users, _with_comments(ctx))
@@ -133,9 +140,7 @@ def joinedload_(ctx: Context) -> str:
 @scenario.variant
 def selectinload_(ctx: Context) -> str:
     """selectinload: one query per level, parents' keys sent as IN (...) in batches of 500."""
-    option = selectinload(User.posts)
-    if _with_comments(ctx):
-        option = option.selectinload(Post.comments)
+    option = _loader(selectinload, ctx)
     with ctx.session() as session:
         users = list(session.scalars(_users_query(ctx).options(option)))
         return _to_json(users, _with_comments(ctx))
@@ -144,9 +149,7 @@ def selectinload_(ctx: Context) -> str:
 @scenario.variant
 def subqueryload_(ctx: Context) -> str:
     """subqueryload: one query per level that re-runs the parent query as a subquery."""
-    option = subqueryload(User.posts)
-    if _with_comments(ctx):
-        option = option.subqueryload(Post.comments)
+    option = _loader(subqueryload, ctx)
     with ctx.session() as session:
         users = list(session.scalars(_users_query(ctx).options(option)))
         return _to_json(users, _with_comments(ctx))
@@ -188,9 +191,7 @@ async def raw_json_agg_asyncpg(ctx: Context) -> str:
 @scenario.variant
 async def async_selectinload(ctx: Context) -> str:
     """AsyncSession (asyncpg) with selectinload, as an async endpoint would do it."""
-    option = selectinload(User.posts)
-    if _with_comments(ctx):
-        option = option.selectinload(Post.comments)
+    option = _loader(selectinload, ctx)
     async with ctx.async_session() as session:
         users = list(await session.scalars(_users_query(ctx).options(option)))
         return _to_json(users, _with_comments(ctx))

@@ -8,6 +8,7 @@ import pytest
 
 from harness.dataset import DatasetInfo, ensure_dataset
 from harness.postgres import EmbeddedPostgres, ServerTarget
+from harness.probes import StatementProbe
 from scenarios.loading import scenario as loading
 
 
@@ -15,6 +16,13 @@ from scenarios.loading import scenario as loading
 def server() -> Iterator[ServerTarget]:
     with EmbeddedPostgres() as target:
         yield target
+
+
+@pytest.fixture(scope="session")
+def probe(server: ServerTarget) -> Iterator[StatementProbe]:
+    p = StatementProbe(server)
+    yield p
+    p.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import insert
 
 from harness.native import PsqlCopy
-from harness.probes import StatementProbe
 from harness.runners.latency import Timing, measure_point
 from harness.scenario import Grid, Params, Scenario
 from scenarios import bulk_insert
@@ -16,13 +15,6 @@ TINY = Timing(warmup_s=0.0, measure_s=0.01, min_samples=2, max_samples=2, slice_
 
 def _point(rows: int, width: str, keys: str) -> Params:
     return Params((("rows", rows), ("width", width), ("keys", keys)))
-
-
-@pytest.fixture(scope="module")
-def probe(server):
-    p = StatementProbe(server)
-    yield p
-    p.close()
 
 
 SKIPPED_WITH_KEYS = {

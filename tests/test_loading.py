@@ -4,7 +4,6 @@ import math
 
 import pytest
 
-from harness.probes import StatementProbe
 from harness.runners.latency import Timing, measure_point
 from harness.scenario import Params
 from scenarios.loading import scenario
@@ -14,13 +13,6 @@ TINY = Timing(warmup_s=0.0, measure_s=0.01, min_samples=2, max_samples=3, slice_
 
 def _point(users: int, posts: int, nesting: str) -> Params:
     return Params((("users", users), ("posts_per_user", posts), ("nesting", nesting)))
-
-
-@pytest.fixture(scope="module")
-def probe(server):
-    p = StatementProbe(server)
-    yield p
-    p.close()
 
 
 @pytest.mark.parametrize(

@@ -7,19 +7,11 @@ import pytest
 
 from harness.cli import main
 from harness.native import NativeQuery, parse_summary_tps, parse_transaction_log, run_pgbench
-from harness.probes import StatementProbe
 from harness.runners.latency import Timing, measure_point
 from harness.scenario import Params
 from scenarios.reads import scenario
 
 TINY = Timing(warmup_s=0.0, measure_s=0.01, min_samples=2, max_samples=3, slice_s=0.005)
-
-
-@pytest.fixture(scope="module")
-def probe(server):
-    p = StatementProbe(server)
-    yield p
-    p.close()
 
 
 @pytest.mark.parametrize("rows", [1, 100, 10_000])

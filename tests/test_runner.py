@@ -3,9 +3,6 @@
 import sys
 from pathlib import Path
 
-import pytest
-
-from harness.probes import StatementProbe
 from harness.runners.latency import Timing, measure_point
 from harness.scenario import Params
 
@@ -15,13 +12,6 @@ import itertools
 from wrong_answers import scenario
 
 TIMING = Timing(warmup_s=0.01, measure_s=0.05, min_samples=5, max_samples=200, slice_s=0.01)
-
-
-@pytest.fixture(scope="module")
-def probe(server):
-    p = StatementProbe(server)
-    yield p
-    p.close()
 
 
 def test_a_variant_that_drops_a_row_is_wrong_and_not_timed(server, dataset, probe):
