@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from harness.dataset import ensure_dataset
@@ -211,6 +212,4 @@ def run_scenario(
 
 
 def _replace(record: ScenarioRecord, **changes: object) -> ScenarioRecord:
-    import msgspec
-
     return msgspec.structs.replace(record, **changes)

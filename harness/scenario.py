@@ -169,7 +169,7 @@ class Scenario:
         self.variants[name] = Variant(
             name=name,
             fn=fn,
-            description=doc.splitlines()[0] if doc else "",
+            description=" ".join(doc.split("\n\n")[0].split()),  # the first paragraph
             is_async=inspect.iscoroutinefunction(fn),
         )
         return fn
