@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import psycopg
 import pytest
 
 from harness.dataset import DatasetInfo, ensure_dataset
@@ -16,6 +18,24 @@ from scenarios.loading import scenario as loading
 def server() -> Iterator[ServerTarget]:
     with EmbeddedPostgres() as target:
         yield target
+
+
+@pytest.fixture(scope="session")
+def fresh_database(server: ServerTarget) -> Callable[..., dict[str, Any]]:
+    """Makes an empty database on the session server, optionally with some tables, and returns
+    psycopg connection arguments for it (a stand-in for a team's own database)."""
+
+    def make(name: str, *tables: str) -> dict[str, Any]:
+        with psycopg.connect(**server.psycopg_kwargs(), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        kwargs = {**server.psycopg_kwargs(), "dbname": name}
+        with psycopg.connect(**kwargs, autocommit=True) as conn:
+            for table in tables:
+                conn.execute(f"CREATE TABLE {table} (id int)")
+        return kwargs
+
+    return make
 
 
 @pytest.fixture(scope="session")

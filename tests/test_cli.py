@@ -28,12 +28,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def foreign_db_url(server) -> str:
-    with psycopg.connect(**server.psycopg_kwargs(), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS crm")
-        conn.execute("CREATE DATABASE crm")
-    with psycopg.connect(**{**server.psycopg_kwargs(), "dbname": "crm"}, autocommit=True) as conn:
-        conn.execute("CREATE TABLE customers (id int)")
+def foreign_db_url(server, fresh_database) -> str:
+    fresh_database("crm", "customers")
     return f"postgresql://{server.user}:pw-secret@{server.host}:{server.port}/crm"
 
 

@@ -50,13 +50,8 @@ def test_generation_is_deterministic(server, dataset):
     assert {t: _checksum(server, t) for t in ("users", "posts", "comments")} == before
 
 
-def test_tables_the_suite_did_not_create_are_never_dropped(server):
-    with psycopg.connect(**server.psycopg_kwargs(), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS foreign_users")
-        conn.execute("CREATE DATABASE foreign_users")
-    other = {**server.psycopg_kwargs(), "dbname": "foreign_users"}
-    with psycopg.connect(**other, autocommit=True) as conn:
-        conn.execute("CREATE TABLE users (id int)")
+def test_tables_the_suite_did_not_create_are_never_dropped(server, fresh_database):
+    fresh_database("foreign_users", "users")
     from dataclasses import replace
 
     target = replace(server, database="foreign_users")

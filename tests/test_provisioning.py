@@ -84,13 +84,8 @@ def _url(server: ServerTarget, database: str, password: str = "") -> str:
     return f"postgresql://{auth}@{server.host}:{server.port}/{database}"
 
 
-def test_url_with_foreign_tables_is_refused_unless_allowed(server):
-    with psycopg.connect(**server.psycopg_kwargs(), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS team_app")
-        conn.execute("CREATE DATABASE team_app")
-    app = {**server.psycopg_kwargs(), "dbname": "team_app"}
-    with psycopg.connect(**app, autocommit=True) as conn:
-        conn.execute("CREATE TABLE orders (id int)")
+def test_url_with_foreign_tables_is_refused_unless_allowed(server, fresh_database):
+    fresh_database("team_app", "orders")
     with pytest.raises(UserError, match=r"already holds 1 table.*--allow-existing-tables"):
         external_target(_url(server, "team_app"), allow_existing_tables=False)
     target = external_target(_url(server, "team_app"), allow_existing_tables=True)
@@ -99,10 +94,8 @@ def test_url_with_foreign_tables_is_refused_unless_allowed(server):
         assert conn.execute("SHOW search_path").fetchone() == ("patternbench",)
 
 
-def test_empty_url_database_is_used_inside_its_own_schema(server):
-    with psycopg.connect(**server.psycopg_kwargs(), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS empty_app")
-        conn.execute("CREATE DATABASE empty_app")
+def test_empty_url_database_is_used_inside_its_own_schema(server, fresh_database):
+    fresh_database("empty_app")
     target = external_target(_url(server, "empty_app"), allow_existing_tables=False)
     assert target.has_pg_stat_statements
     with psycopg.connect(**target.psycopg_kwargs()) as conn:
