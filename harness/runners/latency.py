@@ -12,7 +12,7 @@ import gc
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from harness.scenario import Params, Scenario, Skip, Variant
 from harness.verification import first_difference
 
 StepCallback = Callable[[str, float], None]
+NAN = float("nan")
 Setup = Callable[[Context], None] | None
 
 
@@ -294,13 +295,8 @@ def _count_statements(
                         counter.reset()
                         _call(variant, counting)
                         trips = counter.read()
-                        count = probe.read(1)
-                        counts.append(
-                            count or StatementCount(float("nan"), float("nan"), float("nan"))
-                        )
-                        counts[-1] = StatementCount(
-                            counts[-1].statements, counts[-1].utility, counts[-1].rows, trips
-                        )
+                        count = probe.read(1) or StatementCount(NAN, NAN, NAN)  # no pgss
+                        counts.append(replace(count, round_trips=trips))
                     result.statements = StatementCount(
                         statements=sum(c.statements for c in counts) / len(counts),
                         utility=sum(c.utility for c in counts) / len(counts),
