@@ -68,9 +68,12 @@ class RoundTripCounter:
         for writer in list(self._writers):
             writer.close()
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:  # closed sockets end the pumps; give them a moment, then cancel the rest
+            _done, pending_set = await asyncio.wait(pending, timeout=2)
+            asyncio.get_running_loop().set_exception_handler(lambda _loop, _context: None)
+            for task in pending_set:
+                task.cancel()
+            await asyncio.gather(*pending_set, return_exceptions=True)
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
