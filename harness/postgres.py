@@ -268,6 +268,45 @@ def _open_path_for(path: Path) -> None:
     ensure_prefix_permissions(path)
 
 
+WORKDIR_PREFIX = "patternbench-pg-"
+OWNER_FILE = "owner.pid"
+
+
+def _pid_alive(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_workdirs(root: Path | None = None, min_age_s: float = 3600.0) -> list[Path]:
+    """Removes data dirs left by a harness that was killed (SIGKILL leaves no chance to clean
+    up; the server itself died with it). A dir is stale when its owner process is gone, or, for
+    dirs without an owner file, when no postmaster runs there and it is older than `min_age_s`."""
+    removed = []
+    for folder in (root or Path(tempfile.gettempdir())).glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            owner = folder / OWNER_FILE
+            if owner.exists():
+                stale = not _pid_alive(owner)
+            else:
+                old = time.time() - folder.stat().st_mtime > min_age_s
+                stale = old and not _pid_alive(folder / "data" / "postmaster.pid")
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 class EmbeddedPostgres:
     """A throwaway cluster: private temp dir, 127.0.0.1 only, pg_stat_statements preloaded."""
 
@@ -307,7 +346,9 @@ class EmbeddedPostgres:
                 f"embedded PostgreSQL binaries are missing under {binaries}; run `uv sync`"
             )
         os_user = _os_user()
-        self.workdir = Path(tempfile.mkdtemp(prefix="patternbench-pg-"))
+        sweep_stale_workdirs()
+        self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        (self.workdir / OWNER_FILE).write_text(str(os.getpid()))
         data = self.workdir / "data"
         data.mkdir()
         if os_user is not None:

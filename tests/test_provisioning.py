@@ -1,3 +1,5 @@
+import os
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -142,3 +144,20 @@ def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_data_dirs_left_by_a_killed_harness_are_swept(tmp_path):
+    from harness.postgres import OWNER_FILE, WORKDIR_PREFIX, sweep_stale_workdirs
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"{WORKDIR_PREFIX}stale"
+    (stale / "data").mkdir(parents=True)
+    (stale / OWNER_FILE).write_text(str(dead.pid))
+    live = tmp_path / f"{WORKDIR_PREFIX}live"
+    live.mkdir()
+    (live / OWNER_FILE).write_text(str(os.getpid()))
+    young = tmp_path / f"{WORKDIR_PREFIX}young-without-owner"
+    young.mkdir()
+    assert sweep_stale_workdirs(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and young.exists()
