@@ -65,7 +65,6 @@ class VariantResult:
     samples_ns: list[int] = field(default_factory=list)
     statements: StatementCount | None = None
     spent_ns: int = 0
-    warm_ns: int = 0  # time already spent on warm operations (statement counting)
     kind: str = "variant"  # or "native"
 
     @property
@@ -320,14 +319,12 @@ def _warm_up(
     on_step: StepCallback,
 ) -> None:
     for variant in passing:
-        result = results[variant.name]
-        remaining_s = timing.warmup_s - result.warm_ns / 1e9
-        if result.status != "ok" or remaining_s <= 0:  # slow variants: counting warmed them up
+        if results[variant.name].status != "ok":
             on_step("", timing.warmup_s)
             continue
         on_step(f"{ctx.params.label} · warming up {variant.name}", 0.0)
         try:
-            timed_batch(variant, ctx, remaining_s, timing.max_samples, scenario.setup_op)
+            timed_batch(variant, ctx, timing.warmup_s, timing.max_samples, scenario.setup_op)
         except Exception as exc:
             _guard(target, exc)
             results[variant.name].status = "failed"
