@@ -22,7 +22,9 @@ _plain_minor = FuncFormatter(
 )
 
 
-def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path: Path) -> bool:
+def latency_chart(
+    record: ScenarioRecord, measurements: list[Measurement], path: Path, subtitle: str = ""
+) -> bool:
     """Median latency vs `chart_x`, one line per variant, one panel per other-axes combination,
     log-log, with the median's 95% CI as error bars. False when there is nothing to draw."""
     x_axis = record.chart_x
@@ -97,7 +99,8 @@ def latency_chart(record: ScenarioRecord, measurements: list[Measurement], path:
         fontsize=9,
         bbox_to_anchor=(0.5, 0.0),
     )
-    fig.suptitle(f"{record.name}: {record.question}", fontsize=12)
+    title = f"{record.name}: {record.question}"
+    fig.suptitle(f"{title} ({subtitle})" if subtitle else title, fontsize=12)
     fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 0.96))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

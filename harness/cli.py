@@ -18,19 +18,23 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
+import numpy as np
 from rich.console import Console
+from rich.table import Table
 
 from harness import environment, registry
 from harness.console import RunProgress, summary_tables
 from harness.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone, UserError
 from harness.execution import Plan, run_scenario
-from harness.postgres import provision
+from harness.netem import DelayProxy, measure_select1
+from harness.postgres import ServerTarget, provision
 from harness.records import RunRecord
 from harness.redaction import redact_text
 from harness.report import write_report
 from harness.runners.latency import PROFILES
 from harness.store import RunFolder, check_writable, new_run_id
+from harness.units import duration, parse_rtt_list, rtt_text
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -65,6 +69,24 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be positive")
     return value
+
+
+def _rtt_list(text: str) -> tuple[float, ...]:
+    try:
+        return parse_rtt_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_rtt(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--rtt",
+        type=_rtt_list,
+        default=(0.0,),
+        metavar="LIST",
+        help=f"simulated network round-trip time(s) to the database, e.g. 0,1ms,2ms: {what} "
+        "(a delay proxy on 127.0.0.1; 0 = direct, no proxy; default 0)",
+    )
 
 
 def _grid_override(text: str) -> tuple[str, str]:
@@ -137,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=Path, default=Path("results"), metavar="DIR", help="results folder"
     )
+    _add_rtt(p, "every scenario runs at each")
 
     p = verbs.add_parser(
         "report", help="rebuild report.md and charts/ of a stored run (no database)"
@@ -156,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_postgres(p)
     p.add_argument("--no-db", action="store_true", help="only the in-process calls; no server")
     p.add_argument("--seconds", type=_positive_float, default=0.5, help="time per comparison")
+    _add_rtt(p, "SELECT 1 is measured at each, configured vs achieved")
 
     p = verbs.add_parser(
         "seed", help="load the shared dataset at a given size and print how long it took"
@@ -267,7 +291,8 @@ def _plans(args: argparse.Namespace) -> list[Plan]:
         wanted = [v for v in (args.variant or []) if v in scenario.variants] or None
         if args.variant and not wanted:
             continue
-        plans.append(Plan(scenario, tuple(scenario.select_variants(wanted)), grid))
+        variants = tuple(scenario.select_variants(wanted))
+        plans.append(Plan(scenario, variants, grid, rtts_ms=tuple(args.rtt)))
     return plans
 
 
@@ -283,6 +308,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print(
             f"PostgreSQL {target.version} ({target.provider}) at {target.display_url}; "
             f"profile {args.profile}; run {run_id}"
+            + (f"; rtt {', '.join(map(rtt_text, args.rtt))}" if args.rtt != (0.0,) else "")
         )
         run = RunRecord(
             run_id=run_id,
@@ -290,7 +316,17 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             profile=args.profile,
             environment=env,
             server=target.describe(),
+            rtts_ms=list(args.rtt),
         )
+        if args.rtt != (0.0,):
+            run.rtt_select1_us = achieved_rtts(target, args.rtt, 1.0)
+            console.print(
+                "SELECT 1 round trip: "
+                + ", ".join(
+                    f"{duration(us)} at rtt {rtt_text(float(r))}"
+                    for r, us in run.rtt_select1_us.items()
+                )
+            )
         folder.save(run)
         failed: list[str] = []
         total = sum(plan.planned_seconds(timing) for plan in plans)
@@ -348,8 +384,6 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from rich.table import Table
-
     from harness.selfcheck import measure_overhead, timer_resolution_ns
 
     console.print(
@@ -383,7 +417,58 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
         console.print(f"PostgreSQL {target.version} ({target.provider})")
         show(measure_overhead(target, args.seconds))
+        if args.rtt != (0.0,):
+            console.print(rtt_table(target, args.rtt, args.seconds))
     return 0
+
+
+def achieved_rtts(
+    target: ServerTarget, rtts: tuple[float, ...], seconds: float
+) -> dict[str, float]:
+    """Median `SELECT 1` in µs (psycopg), direct ("0") and through the calibrated delay proxy
+    at each rtt."""
+    out = {"0": float(np.median(measure_select1(target, seconds)))}
+    for rtt in rtts:
+        if rtt > 0:
+            with DelayProxy(target, rtt) as proxy:
+                out[f"{rtt:g}"] = proxy.calibrate(seconds / 2).through_us
+    return out
+
+
+def rtt_table(target: ServerTarget, rtts: tuple[float, ...], seconds: float) -> Table:
+    """Configured vs achieved round trip: `SELECT 1` over psycopg, direct and through the
+    delay proxy at each rtt, before and after the proxy subtracted its own forwarding time."""
+    table = Table(
+        title=f"network distance: SELECT 1 round trip (psycopg, medians of {seconds:g} s)"
+    )
+    for column in (
+        "rtt configured",
+        "direct",
+        "through proxy, uncalibrated",
+        "through proxy",
+        "added",
+        "off by",
+        "delay per direction",
+    ):
+        table.add_column(column, justify="right")
+    direct = float(np.median(measure_select1(target, seconds)))
+    table.add_row("0", duration(direct), "", "", "", "", "no proxy")
+    for rtt in rtts:
+        if rtt == 0:
+            continue
+        with DelayProxy(target, rtt) as proxy:
+            raw = float(np.median(measure_select1(proxy.target(), seconds)))
+            c = proxy.calibrate(seconds)
+        table.add_row(
+            rtt_text(rtt),
+            duration(c.direct_us),
+            duration(raw),
+            duration(c.through_us),
+            duration(c.added_us),
+            f"{(c.added_us - rtt * 1e3) / (rtt * 1e3):+.1%}",
+            f"{c.one_way_us:,.0f} µs",
+        )
+    return table
 
 
 def cmd_seed(args: argparse.Namespace, console: Console) -> int:

@@ -15,7 +15,7 @@ from rich.progress import (
 from rich.table import Table
 
 from harness.records import RunRecord
-from harness.units import duration
+from harness.units import duration, rtt_text
 
 
 class RunProgress:
@@ -56,11 +56,12 @@ class RunProgress:
 def summary_tables(run: RunRecord) -> list[Table]:
     """Per scenario: grid points down, variants across, median latency; fastest in bold."""
     tables = []
-    for record in run.scenarios:
-        ms = [m for m in run.measurements if m.scenario == record.name]
+    for record, rtt in ((r, rtt) for r in run.scenarios for rtt in r.rtts_ms or [0.0]):
+        ms = [m for m in run.measurements if m.scenario == record.name and m.rtt_ms == rtt]
         variants = [*record.natives, *record.variants]
+        at = f", rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
         table = Table(
-            title=f"{record.name}: {record.question} (median per op)", title_justify="left"
+            title=f"{record.name}: {record.question} (median per op{at})", title_justify="left"
         )
         table.add_column(" / ".join(name for name, _ in record.axes), no_wrap=True)
         for name in variants:

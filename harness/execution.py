@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
 
-from harness.dataset import ensure_dataset
+from harness.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone
 from harness.native import shipped_binary
+from harness.netem import at_distance
 from harness.postgres import ServerTarget
 from harness.probes import StatementProbe
-from harness.records import Measurement, Metric, RunRecord, ScenarioRecord
+from harness.records import Measurement, Metric, RunRecord, ScenarioRecord, point_label
 from harness.runners.latency import Timing, VariantResult, measure_point
 from harness.scenario import Grid, Params, Scenario, Variant
 from harness.stats import median_ratio, summarise
@@ -30,9 +31,10 @@ class Plan:
     scenario: Scenario
     variants: tuple[Variant, ...]
     grid: Grid
+    rtts_ms: tuple[float, ...] = (0.0,)
 
     def planned_seconds(self, timing: Timing) -> float:
-        return len(self.grid) * len(self.variants) * timing.planned_s
+        return len(self.rtts_ms) * len(self.grid) * len(self.variants) * timing.planned_s
 
 
 def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
@@ -54,6 +56,7 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
         baseline=s.baseline if s.baseline in {v.name for v in plan.variants} else None,
         rate_axis=s.rate_axis,
         dataset={"spec_fingerprint": s.dataset_for(profile).fingerprint},
+        rtts_ms=list(plan.rtts_ms),
     )
 
 
@@ -64,6 +67,7 @@ def to_measurements(
     rng: np.random.Generator,
     baseline: str | None = None,
     rate_axis: str | None = None,
+    rtt_ms: float = 0.0,
 ) -> list[Measurement]:
     """Statistics for one grid point. Ratios: to the fastest correct variant (natives never
     count as fastest), to the scenario's baseline variant, and to every native ceiling."""
@@ -127,6 +131,7 @@ def to_measurements(
                 metrics=metrics,
                 is_best=r is best,
                 kind=r.kind,
+                rtt_ms=rtt_ms,
             )
         )
     return out
@@ -147,7 +152,6 @@ def run_scenario(
     record = scenario_record(plan, profile)
     run.scenarios.append(record)
     index = len(run.scenarios) - 1
-    rng = np.random.default_rng(12345)
     spec = plan.scenario.dataset_for(profile)
     info = ensure_dataset(target, spec, on_note)
     on_note(info.summary())
@@ -173,48 +177,71 @@ def run_scenario(
             f"PATTERNBENCH_{missing[0].upper()} names another): the native ceiling is left out "
             "of this scenario"
         )
+    state = _ScenarioRun(
+        plan, run, index, folder, target, spec, timing, probe, on_step, on_note, with_natives,
+        started,
+    )  # fmt: skip
     try:
-        for params in plan.grid.points():
-            results = measure_point(
-                plan.scenario, list(plan.variants), params, target, spec, timing, probe, on_step,
-                run_natives=with_natives,
-            )  # fmt: skip
-            run.measurements.extend(
-                to_measurements(
-                    plan.scenario.name,
-                    params,
-                    results,
-                    rng,
-                    plan.scenario.baseline,
-                    plan.scenario.rate_axis,
-                )
-            )
-            natives = [r.variant for r in results if r.kind == "native"]
-            if natives and set(natives) - set(run.scenarios[index].natives):
-                record = _replace(record, natives=sorted(set(record.natives) | set(natives)))
-            for r in results:
-                if r.status == "ok" and r.samples_ns:
-                    folder.samples[sample_key(plan.scenario.name, r.variant, params.label)] = (
-                        r.samples
-                    )
-                elif r.status not in ("ok", "skipped"):  # skips are in the table and report
-                    on_note(
-                        f"{plan.scenario.name} {params.label}: {r.variant} {r.status.upper()}: {r.detail}"
-                    )
-            run.scenarios[index] = _replace(record, seconds=time.monotonic() - started)
-            folder.save(run)
+        for rtt_ms in plan.rtts_ms:
+            with at_distance(target, rtt_ms) as timed_target:
+                for params in plan.grid.points():
+                    state.measure(params, timed_target, rtt_ms)
     except ServerGone as exc:
-        record = _replace(
-            record, status="failed", error=str(exc), seconds=time.monotonic() - started
-        )
-        run.scenarios[index] = record
+        state.update(status="failed", error=str(exc))
         folder.save(run)
         raise
     finally:
         probe.close()
-    record = _replace(record, seconds=time.monotonic() - started)
-    run.scenarios[index] = record
-    return record
+    state.update()
+    return state.record
+
+
+@dataclass
+class _ScenarioRun:
+    """One scenario's run in progress: what every grid point needs, and its record so far."""
+
+    plan: Plan
+    run: RunRecord
+    index: int
+    folder: RunFolder
+    target: ServerTarget
+    spec: DatasetSpec
+    timing: Timing
+    probe: StatementProbe
+    on_step: StepCallback
+    on_note: Callable[[str], None]
+    with_natives: bool
+    started: float
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(12345))
+
+    @property
+    def record(self) -> ScenarioRecord:
+        return self.run.scenarios[self.index]
+
+    def update(self, **changes: object) -> None:
+        self.run.scenarios[self.index] = _replace(
+            self.record, seconds=time.monotonic() - self.started, **changes
+        )
+
+    def measure(self, params: Params, timed_target: ServerTarget, rtt_ms: float) -> None:
+        """One grid point at one distance: measured, turned into records, saved."""
+        s = self.plan.scenario
+        results = measure_point(
+            s, list(self.plan.variants), params, timed_target, self.spec, self.timing,
+            self.probe, self.on_step, run_natives=self.with_natives, direct=self.target,
+        )  # fmt: skip
+        self.run.measurements.extend(
+            to_measurements(s.name, params, results, self.rng, s.baseline, s.rate_axis, rtt_ms)
+        )
+        natives = {r.variant for r in results if r.kind == "native"}
+        label = point_label(params.as_dict(), rtt_ms)
+        for r in results:
+            if r.status == "ok" and r.samples_ns:
+                self.folder.samples[sample_key(s.name, r.variant, label)] = r.samples
+            elif r.status not in ("ok", "skipped"):  # skips are in the table and report
+                self.on_note(f"{s.name} {label}: {r.variant} {r.status.upper()}: {r.detail}")
+        self.update(natives=sorted(set(self.record.natives) | natives))
+        self.folder.save(self.run)
 
 
 def _replace(record: ScenarioRecord, **changes: object) -> ScenarioRecord:

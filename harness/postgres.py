@@ -75,6 +75,7 @@ class ServerTarget:
     version: str = ""
     settings: dict[str, str] = field(default_factory=dict)
     pid: int | None = None  # the postmaster, when the suite owns it
+    server_cpus: frozenset[int] = frozenset()  # where the server is pinned, when it is
 
     @property
     def display_url(self) -> str:
@@ -210,11 +211,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """Runs in the postgres child: the kernel sends SIGQUIT (immediate shutdown) if we die."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGQUIT)
+def die_with_parent(signum: int = signal.SIGQUIT) -> None:
+    """Runs in a child before exec: the kernel sends it `signum` if the harness dies (for
+    postgres, SIGQUIT = immediate shutdown). Linux only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signum)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -387,7 +392,7 @@ class EmbeddedPostgres:
             server_cpus = self.cores.server if self.cores else None
 
             def child_setup(cpus: frozenset[int] | None = server_cpus) -> None:
-                _die_with_parent()
+                die_with_parent()
                 if cpus:
                     os.sched_setaffinity(0, cpus)
 
@@ -427,7 +432,9 @@ class EmbeddedPostgres:
         target = finish_target(target)
         if self.cores:
             target = replace(
-                target, settings={**target.settings, "cpu_affinity": self.cores.describe()}
+                target,
+                settings={**target.settings, "cpu_affinity": self.cores.describe()},
+                server_cpus=self.cores.server,
             )
         return target
 

@@ -36,6 +36,11 @@ class Measurement(msgspec.Struct, frozen=True):
     metrics: dict[str, Metric] = {}
     is_best: bool = False
     kind: str = "variant"  # variant | native (a ceiling such as pgbench, never "best")
+    rtt_ms: float = 0.0  # simulated network round-trip time it was measured at (0: loopback)
+
+    @property
+    def label(self) -> str:
+        return point_label(self.params, self.rtt_ms)
 
 
 class ScenarioRecord(msgspec.Struct, frozen=True):
@@ -58,6 +63,7 @@ class ScenarioRecord(msgspec.Struct, frozen=True):
     error: str = ""
     seconds: float = 0.0
     dataset: dict[str, Any] = {}
+    rtts_ms: list[float] = msgspec.field(default_factory=lambda: [0.0])  # in the order run
 
 
 class RunRecord(msgspec.Struct):
@@ -73,7 +79,16 @@ class RunRecord(msgspec.Struct):
     partial: bool = True
     interrupted: str = ""
     scenarios: list[ScenarioRecord] = []
+    rtts_ms: list[float] = msgspec.field(default_factory=lambda: [0.0])
+    # SELECT 1 median in µs at each rtt (key: rtt in ms), measured before the scenarios ran
+    rtt_select1_us: dict[str, float] = {}
     measurements: list[Measurement] = []
+
+
+def point_label(params: dict[str, AxisValue], rtt_ms: float = 0.0) -> str:
+    """`users=20 posts=10`, with `rtt=1ms ` in front when measured at a simulated distance."""
+    text = " ".join(f"{k}={v}" for k, v in params.items())
+    return f"rtt={rtt_ms:g}ms {text}".strip() if rtt_ms else text
 
 
 def encode_run(run: RunRecord) -> bytes:

@@ -8,18 +8,25 @@ from pathlib import Path
 import numpy as np
 
 from harness.charts import latency_chart
-from harness.records import Measurement, Metric, RunRecord, ScenarioRecord
+from harness.records import (
+    AxisValue,
+    Measurement,
+    Metric,
+    RunRecord,
+    ScenarioRecord,
+    point_label,
+)
 from harness.stats import median_ratio, speed_sentence
 from harness.store import load_run, sample_key, write_atomic
-from harness.units import duration
+from harness.units import duration, rtt_text
 
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value - round(value)) < 0.05 else f"{value:,.1f}"
 
 
-def _label(params: dict[str, object]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items())
+def _label(params: dict[str, AxisValue]) -> str:
+    return point_label(params)
 
 
 def _header(run: RunRecord) -> list[str]:
@@ -48,6 +55,7 @@ def _header(run: RunRecord) -> list[str]:
         f"asyncpg {env.get('packages', {}).get('asyncpg')}, psycopg {env.get('packages', {}).get('psycopg')}",
         f"- **PostgreSQL** {server.get('version')} ({server.get('provider')}, {server.get('url')}); {shown}",
         f"- **Code**: git {env.get('git_sha')}{dirty}",
+        *_network_line(run),
         "",
         "How to read it: *median* is the typical latency of one operation (its 95% bootstrap "
         "confidence interval in brackets), *p99* the slow tail, *cold* the first call on fresh "
@@ -59,6 +67,25 @@ def _header(run: RunRecord) -> list[str]:
         "",
     ]
     return lines
+
+
+def _network_line(run: RunRecord) -> list[str]:
+    if (run.rtts_ms or [0.0]) == [0.0]:
+        return ["- **Network**: loopback (no simulated distance)"]
+    measured = run.rtt_select1_us
+    parts = []
+    for rtt in run.rtts_ms:
+        got = measured.get(f"{rtt:g}")
+        parts.append(
+            f"{rtt_text(rtt)}" + (f" (SELECT 1 measured {duration(got)})" if got else "")
+            if rtt
+            else "0 = direct"
+            + (f" (SELECT 1 {duration(measured['0'])})" if "0" in measured else "")
+        )
+    return [
+        f"- **Network**: simulated round-trip times {', '.join(parts)}; a delay proxy holds "
+        "each direction's bytes for rtt/2"
+    ]
 
 
 def _ratio_cell(metric: Metric | None) -> str:
@@ -127,8 +154,8 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
     return lines
 
 
-def _points(record: ScenarioRecord, measurements: list[Measurement]) -> list[dict[str, object]]:
-    seen: list[dict[str, object]] = []
+def _points(record: ScenarioRecord, measurements: list[Measurement]) -> list[dict[str, AxisValue]]:
+    seen: list[dict[str, AxisValue]] = []
     for m in measurements:
         if m.params not in seen:
             seen.append(m.params)
@@ -139,6 +166,7 @@ def _verdicts(
     record: ScenarioRecord,
     measurements: list[Measurement],
     samples: dict[str, np.ndarray],
+    rtt_ms: float = 0.0,
 ) -> list[str]:
     """Who won where, a sentence per comparison at the largest grid point, and a table of
     every comparison at every grid point (ratio > 1: the first is faster)."""
@@ -158,8 +186,8 @@ def _verdicts(
     for fast, slow in pairs:
         for params in points:
             label = _label(params)
-            a = samples.get(sample_key(record.name, slow, label))
-            b = samples.get(sample_key(record.name, fast, label))
+            a = samples.get(sample_key(record.name, slow, point_label(params, rtt_ms)))
+            b = samples.get(sample_key(record.name, fast, point_label(params, rtt_ms)))
             if a is None or b is None:
                 table[label].append("")
                 continue
@@ -188,6 +216,142 @@ def _verdicts(
             "|---|" + "---|" * len(pairs),
         ]
         lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in table.items()]
+    return lines
+
+
+def _distance(
+    record: ScenarioRecord, measurements: list[Measurement], samples: dict[str, np.ndarray]
+) -> list[str]:
+    """How the verdicts change with the simulated round-trip time: the fastest variant, each
+    comparison's ratio, and what each round trip added, side by side for every rtt."""
+    rtts = record.rtts_ms or [0.0]
+    if len(rtts) < 2:
+        return []
+    base = min(rtts)
+    heads = [rtt_text(r) for r in rtts]
+    found = {(m.variant, _label(m.params), m.rtt_ms): m for m in measurements}
+    points = _points(record, measurements)
+    lines = [
+        "### How the answer changes with distance",
+        "",
+        f"The same grid at each simulated network round-trip time ({', '.join(heads)}; a delay "
+        "proxy between client and server, see the README). Patterns that need more round trips "
+        "pay for each one.",
+        "",
+    ]
+    flips: list[str] = []
+    winners = ["| grid point | " + " | ".join(f"fastest at {h}" for h in heads) + " |"]
+    winners.append("|---|" + "---|" * len(rtts))
+    for params in points:
+        label = _label(params)
+        names = [
+            next(
+                (
+                    m.variant
+                    for (v, p, r), m in found.items()
+                    if p == label and r == rtt and m.is_best
+                ),
+                "",
+            )
+            for rtt in rtts
+        ]
+        if len({n for n in names if n}) > 1:
+            flips.append(
+                f"at {label}: "
+                + ", ".join(f"{n} at {h}" for n, h in zip(names, heads, strict=True) if n)
+            )
+        winners.append(f"| {label} | " + " | ".join(names) + " |")
+    if flips:
+        lines += [f"- **The fastest variant changes with distance** {'; '.join(flips)}."]
+    else:
+        lines += ["- The fastest variant is the same at every distance, at every grid point."]
+    rng = np.random.default_rng(11)
+    ratio_rows: list[str] = []
+    for fast, slow in record.comparisons:
+        for params in points:
+            label = _label(params)
+            cells, directions = [], []
+            for rtt in rtts:
+                a = samples.get(sample_key(record.name, slow, point_label(params, rtt)))
+                b = samples.get(sample_key(record.name, fast, point_label(params, rtt)))
+                if a is None or b is None:
+                    cells.append("")
+                    continue
+                ratio = median_ratio(a, b, rng)
+                cells.append(
+                    f"**{ratio.value:.2f}x**" if ratio.significant else f"{ratio.value:.2f}x n.s."
+                )
+                if ratio.significant:
+                    directions.append(fast if ratio.value > 1 else slow)
+            if len(set(directions)) > 1:
+                lines.append(
+                    f"- **{fast} vs {slow} flips at {label}**: "
+                    + ", ".join(f"{c} at {h}" for c, h in zip(cells, heads, strict=True) if c)
+                    + " (above 1: the first is faster)."
+                )
+            ratio_rows.append(f"| {label} | {fast} vs {slow} | " + " | ".join(cells) + " |")
+    trip_rows: list[str] = []
+    per_trip: dict[float, list[float]] = {r: [] for r in rtts if r > base}
+    for params in points:
+        label = _label(params)
+        for variant in record.variants:
+            near = found.get((variant, label, base))
+            if near is None or near.status != "ok" or "median_us" not in near.metrics:
+                continue
+            trips = near.metrics.get("round_trips_per_op")
+            cells = [duration(near.metrics["median_us"].value)]
+            for rtt in rtts:
+                if rtt <= base:
+                    continue
+                far = found.get((variant, label, rtt))
+                if far is None or "median_us" not in far.metrics:
+                    cells.append("")
+                    continue
+                added_us = far.metrics["median_us"].value - near.metrics["median_us"].value
+                cell = f"{duration(far.metrics['median_us'].value)} (+{duration(max(added_us, 0))}"
+                if trips and trips.value >= 1:
+                    worth = added_us / (trips.value * (rtt - base) * 1e3)
+                    cell += f" = {worth:.2f} × round trips × Δrtt"
+                    if trips.value >= 2:
+                        per_trip[rtt].append(worth)
+                cells.append(cell + ")")
+            trip_text = _number(trips.value) if trips else "n/a"
+            trip_rows.append(f"| {label} | {variant} | {trip_text} | " + " | ".join(cells) + " |")
+    for rtt, worths in per_trip.items():
+        if worths:
+            lines.append(
+                f"- At {rtt_text(rtt)}, each round trip a variant makes added "
+                f"{np.median(worths):.2f}x the extra rtt to its median (range "
+                f"{min(worths):.2f}-{max(worths):.2f} over the {len(worths)} variant-points with "
+                "2 or more round trips): the cost of a pattern at a distance is its round trips "
+                "times the rtt."
+            )
+    lines += ["", *winners, ""]
+    if ratio_rows:
+        lines += [
+            "How many times faster the first variant is than the second (median over median; "
+            "bold where the 95% CI excludes 1):",
+            "",
+            "| grid point | comparison | " + " | ".join(heads) + " |",
+            "|---|---|" + "---|" * len(rtts),
+            *ratio_rows,
+            "",
+        ]
+    if trip_rows:
+        others = [h for r, h in zip(rtts, heads, strict=True) if r > base]
+        lines += [
+            "<details><summary>What each round trip costs: median per variant and grid point at "
+            "each rtt, the time added, and that time over (round trips × added rtt)</summary>",
+            "",
+            f"| grid point | variant | round trips/op | median at {rtt_text(base)} | "
+            + " | ".join(f"at {h}" for h in others)
+            + " |",
+            "|---|---|---|---|" + "---|" * len(others),
+            *trip_rows,
+            "",
+            "</details>",
+            "",
+        ]
     return lines
 
 
@@ -225,17 +389,23 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
             held = ", ".join(f"{k}={v}" for k, v in record.settings_note.items())
             lines.append(f"These results hold under the server's {held}.")
         lines.append("")
-        verdicts = _verdicts(record, ms, samples)
-        if verdicts:
-            lines += ["### Verdicts", "", *verdicts, ""]
-        chart = folder / "charts" / f"{record.name}.png"
-        if latency_chart(record, ms, chart):
-            lines += [f"![{record.name} latency chart](charts/{chart.name})", ""]
-        lines += ["### Every grid point", ""]
-        for params in _points(record, ms):
-            lines += [f"#### {_label(params)}", ""]
-            lines += _point_table([m for m in ms if m.params == params], record)
-            lines.append("")
+        rtts = record.rtts_ms or [0.0]
+        lines += _distance(record, ms, samples)
+        for rtt in rtts:
+            at = f" at rtt {rtt_text(rtt)}" if rtts != [0.0] else ""
+            mine = [m for m in ms if m.rtt_ms == rtt]
+            verdicts = _verdicts(record, mine, samples, rtt)
+            if verdicts:
+                lines += [f"### Verdicts{at}", "", *verdicts, ""]
+            suffix = f"-rtt{rtt:g}ms" if at else ""
+            chart = folder / "charts" / f"{record.name}{suffix}.png"
+            if latency_chart(record, mine, chart, subtitle=at.strip()):
+                lines += [f"![{record.name} latency chart{at}](charts/{chart.name})", ""]
+            lines += [f"### Every grid point{at}", ""]
+            for params in _points(record, mine):
+                lines += [f"#### {point_label(params, rtt)}", ""]
+                lines += _point_table([m for m in mine if m.params == params], record)
+                lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -76,6 +76,11 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
         (["seed", "--posts", "-5"], "must be positive"),
         (["check", "--seconds", "zero"], "is not a number"),
         (["explode"], "invalid choice: 'explode'"),
+        (["run", "--rtt", "1"], "rtt '1': expected 0 or a number with a unit"),
+        (["run", "--rtt=-1ms"], "rtt '-1ms' must not be negative"),
+        (["run", "--rtt", "0,,1ms"], "has an empty value"),
+        (["run", "--rtt", "5s"], "is more than 1000 ms"),
+        (["check", "--rtt", "fast"], "rtt 'fast': expected 0 or a number with a unit"),
     ]
 
 
@@ -196,6 +201,34 @@ def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monke
     assert main(["report", str(copy)]) == 0
     assert (copy / "report.md").read_text() == original
     assert (copy / "charts" / "loading.png").exists()
+
+
+def test_a_run_at_1ms_rtt_pays_for_every_round_trip(tmp_path):
+    args = ["run", "--postgres", "embedded", "--scenario", "loading", "--out", str(tmp_path)]
+    args += ["--grid", "users=20", "--grid", "posts_per_user=1", "--grid", "nesting=posts"]
+    args += ["--variant", "lazy", "--variant", "raw_json_agg_asyncpg", "--rtt", "0,1ms"]
+    assert main(args) == 0
+    (folder,) = list(tmp_path.iterdir())
+    run = json.loads((folder / "run.json").read_text())
+    assert run["rtts_ms"] == [0.0, 1.0] and run["scenarios"][0]["rtts_ms"] == [0.0, 1.0]
+    assert set(run["rtt_select1_us"]) == {"0", "1"}
+    median = {
+        (m["variant"], m["rtt_ms"]): m["metrics"]["median_us"]["value"] for m in run["measurements"]
+    }
+    assert len(median) == 6
+    trips = next(
+        m["metrics"]["round_trips_per_op"]["value"]
+        for m in run["measurements"]
+        if m["variant"] == "lazy"
+    )
+    assert trips >= 21, "1 query for the users, 1 per user, and the transaction around them"
+    # a physical floor, not a speed claim: every one of them waited 1 ms more
+    assert median[("lazy", 1.0)] - median[("lazy", 0.0)] >= 21 * 1000
+    text = (folder / "report.md").read_text()
+    assert "### How the answer changes with distance" in text
+    assert "#### rtt=1ms users=20 posts_per_user=1 nesting=posts" in text
+    assert "charts/loading-rtt1ms.png" in text
+    assert "× round trips × Δrtt" in text
 
 
 def test_wrong_variant_is_flagged_in_console_and_report(tmp_path, capsys):

@@ -149,9 +149,14 @@ def measure_point(
     probe: StatementProbe,
     on_step: StepCallback = lambda _label, _units: None,
     run_natives: bool = True,
+    direct: ServerTarget | None = None,
 ) -> list[VariantResult]:
     """Checks, counts and times every variant at one grid point, with fresh connections;
-    then the scenario's native ceiling (pgbench), if it has one and `run_natives`."""
+    then the scenario's native ceiling (pgbench), if it has one and `run_natives`.
+
+    `target` is where timed operations connect (through the rtt proxy, when there is one);
+    `direct` is the server itself, for counting round trips and telling whether it is alive."""
+    direct = direct or target
     loop = asyncio.new_event_loop()
     ctx = Context(target, params, dataset, loop)
     results = {v.name: VariantResult(v.name) for v in variants}
@@ -161,13 +166,13 @@ def measure_point(
     gc.collect()
     gc.freeze()
     try:
-        if not _set_up_point(scenario, ctx, results, target):
+        if not _set_up_point(scenario, ctx, results, direct):
             return [results[v.name] for v in variants]
-        _check_answers(scenario, ordered, ctx, results, target, on_step)
+        _check_answers(scenario, ordered, ctx, results, direct, on_step)
         passing = [v for v in ordered if results[v.name].status == "ok"]
-        _count_statements(scenario, passing, ctx, results, target, probe, timing)
-        _warm_up(scenario, passing, ctx, results, target, timing, on_step)
-        _sample_in_rounds(scenario, passing, ctx, results, target, timing, on_step)
+        _count_statements(scenario, passing, ctx, results, direct, probe, timing)
+        _warm_up(scenario, passing, ctx, results, direct, timing, on_step)
+        _sample_in_rounds(scenario, passing, ctx, results, direct, timing, on_step)
         natives = _run_natives(scenario, ctx, target, timing, on_step) if run_natives else []
     except BaseException:
         # Interrupted or failed: connections are torn down mid-operation; their leftover
