@@ -6,6 +6,7 @@ import io
 import itertools
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -102,6 +103,81 @@ def latency_chart(
     title = f"{record.name}: {record.question}"
     fig.suptitle(f"{title} ({subtitle})" if subtitle else title, fontsize=12)
     fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 0.96))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+    return True
+
+
+def load_chart(
+    record: ScenarioRecord,
+    measurements: list[Measurement],
+    path: Path,
+    clients: object,
+    knees: list[Any],
+    subtitle: str = "",
+) -> bool:
+    """Requests/s and p99 against pool size for one client count, one line per pool kind,
+    the knee of each marked with a ring. False when there is nothing to draw."""
+    axis = record.knee_axis or record.chart_x
+    ok = [m for m in measurements if m.status == "ok" and "ops_per_s" in m.metrics]
+    if not axis or not ok:
+        return False
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    colours = plt.get_cmap("tab10")
+    for index, variant in enumerate(record.variants):
+        line = sorted((m for m in ok if m.variant == variant), key=lambda m: float(m.params[axis]))
+        if not line:
+            continue
+        colour = colours(index % 10)
+        xs = [float(m.params[axis]) for m in line]
+        ops = [m.metrics["ops_per_s"] for m in line]
+        if len(line) == 1:  # a baseline without a size (NullPool): a level line
+            left.axhline(ops[0].value, color=colour, linestyle=":", label=f"{variant} (no pool)")
+            if "p99_us" in line[0].metrics:
+                right.axhline(line[0].metrics["p99_us"].value / 1e3, color=colour, linestyle=":")
+            continue
+        left.errorbar(
+            xs,
+            [o.value for o in ops],
+            yerr=[
+                [max(0.0, o.value - (o.ci_low or o.value)) for o in ops],
+                [max(0.0, (o.ci_high or o.value) - o.value) for o in ops],
+            ],
+            marker="o",
+            markersize=3,
+            capsize=2,
+            color=colour,
+            label=variant,
+        )
+        right.plot(
+            xs,
+            [m.metrics["p99_us"].value / 1e3 if "p99_us" in m.metrics else math.nan for m in line],
+            marker="o",
+            markersize=3,
+            color=colour,
+        )
+        for knee in knees:
+            if knee.variant == variant:
+                left.plot(
+                    [float(knee.size)], [knee.ops], "o", markersize=11, mfc="none", color=colour
+                )
+    for ax, label in ((left, "requests per second"), (right, "p99 latency (ms)")):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(_plain)
+        ax.set_xticks(sorted({float(m.params[axis]) for m in ok}))
+        ax.set_xlabel(axis)
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    right.set_yscale("log")
+    right.yaxis.set_major_formatter(_plain)
+    left.set_ylim(bottom=0)
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=9)
+    title = f"{record.name}: {clients} clients; rings mark each pool's knee"
+    fig.suptitle(f"{title} ({subtitle.strip()})" if subtitle else title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 + 0.035 * math.ceil(len(labels) / 5), 1, 0.95))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)

@@ -26,14 +26,14 @@ from harness import environment, registry
 from harness.console import RunProgress, summary_tables
 from harness.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone, UserError
-from harness.execution import Plan, run_scenario
+from harness.execution import Plan, check_connection_budget, run_scenario
 from harness.netem import DelayProxy, measure_select1
 from harness.postgres import ServerTarget, provision
 from harness.records import RunRecord
 from harness.redaction import redact_text
 from harness.report import write_report
 from harness.runners.latency import PROFILES
-from harness.store import RunFolder, check_writable, new_run_id
+from harness.store import RunFolder, check_writable, new_run_id, write_atomic
 from harness.units import duration, parse_rtt_list, rtt_text
 
 EXIT_USAGE = 2
@@ -174,6 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = verbs.add_parser(
+        "compare",
+        help="B against A: per variant and grid point, B/A with a 95%% CI; exit 1 on a "
+        "significant regression beyond the threshold",
+    )
+    p.add_argument("run_a", type=Path, metavar="RUN_A", help="the baseline run folder")
+    p.add_argument("run_b", type=Path, metavar="RUN_B", help="the run to judge")
+    p.add_argument(
+        "--threshold",
+        default="10%",
+        metavar="PCT",
+        help="a regression must be slower than this to fail (default 10%%)",
+    )
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown table here")
+
+    p = verbs.add_parser(
         "check", help="measure the harness itself: timer resolution, runner overhead"
     )
     _add_postgres(p)
@@ -244,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 "run": cmd_run,
                 "report": cmd_report,
                 "check": cmd_check,
+                "compare": cmd_compare,
                 "seed": cmd_seed,
             }[args.verb]
             return handler(args, console)
@@ -305,6 +321,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     folder = RunFolder(args.out, run_id)
     started = time.monotonic()
     with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
+        check_connection_budget(plans, target)
         console.print(
             f"PostgreSQL {target.version} ({target.provider}) at {target.display_url}; "
             f"profile {args.profile}; run {run_id}"
@@ -329,7 +346,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             )
         folder.save(run)
         failed: list[str] = []
-        total = sum(plan.planned_seconds(timing) for plan in plans)
+        total = sum(plan.planned_seconds(args.profile) for plan in plans)
         try:
             with RunProgress(console, total) as progress:
 
@@ -381,6 +398,22 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     path = write_report(folder)
     console.print(f"Report rebuilt: {path}")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from harness.compare import compare_runs, parse_threshold, render_markdown
+
+    comparison = compare_runs(args.run_a, args.run_b, parse_threshold(args.threshold))
+    text = render_markdown(comparison)
+    if args.out is not None:
+        try:
+            write_atomic(args.out, text.encode())
+        except OSError as exc:
+            raise UserError(
+                f"--out {args.out}: cannot write there ({exc.strerror or exc})"
+            ) from None
+    sys.stdout.write(text)
+    return comparison.exit_code
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:

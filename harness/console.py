@@ -60,9 +60,8 @@ def summary_tables(run: RunRecord) -> list[Table]:
         ms = [m for m in run.measurements if m.scenario == record.name and m.rtt_ms == rtt]
         variants = [*record.natives, *record.variants]
         at = f", rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
-        table = Table(
-            title=f"{record.name}: {record.question} (median per op{at})", title_justify="left"
-        )
+        shown = "requests/s" if record.runner == "throughput" else "median per op"
+        table = Table(title=f"{record.name}: {record.question} ({shown}{at})", title_justify="left")
         table.add_column(" / ".join(name for name, _ in record.axes), no_wrap=True)
         for name in variants:
             table.add_column(name, justify="right")
@@ -80,6 +79,8 @@ def summary_tables(run: RunRecord) -> list[Table]:
                     cells.append("[red]WRONG[/red]")
                 elif m.status != "ok" or "median_us" not in m.metrics:
                     cells.append(f"[red]{m.status.upper()}[/red]")
+                elif record.runner == "throughput" and "ops_per_s" in m.metrics:
+                    text = f"{m.metrics['ops_per_s'].value:,.0f}/s"
                 else:
                     text = duration(m.metrics["median_us"].value)
                     cells.append(f"[bold green]{text}[/bold green]" if m.is_best else text)

@@ -10,13 +10,16 @@ import msgspec
 import numpy as np
 
 from harness.dataset import DatasetSpec, ensure_dataset
-from harness.errors import ServerGone
+from harness.errors import ServerGone, UserError
 from harness.native import shipped_binary
 from harness.netem import at_distance
 from harness.postgres import ServerTarget
 from harness.probes import StatementProbe
 from harness.records import Measurement, Metric, RunRecord, ScenarioRecord, point_label
+from harness.runners.latency import PROFILES as LATENCY_PROFILES
 from harness.runners.latency import Timing, VariantResult, measure_point
+from harness.runners.throughput import PROFILES as LOAD_PROFILES
+from harness.runners.throughput import load_measurements, measure_load_point
 from harness.scenario import Grid, Params, Scenario, Variant
 from harness.stats import median_ratio, summarise
 from harness.store import RunFolder, sample_key
@@ -33,8 +36,36 @@ class Plan:
     grid: Grid
     rtts_ms: tuple[float, ...] = (0.0,)
 
-    def planned_seconds(self, timing: Timing) -> float:
-        return len(self.rtts_ms) * len(self.grid) * len(self.variants) * timing.planned_s
+    def planned_seconds(self, profile: str) -> float:
+        if self.scenario.runner == "throughput":
+            per_variant = LOAD_PROFILES[profile].planned_s
+        else:
+            per_variant = LATENCY_PROFILES[profile].planned_s
+        return len(self.rtts_ms) * len(self.grid) * len(self.variants) * per_variant
+
+
+HARNESS_CONNECTIONS = 6  # the harness's own: probe, monitor, setup, counting, superuser slack
+
+
+def check_connection_budget(plans: list[Plan], target: ServerTarget) -> None:
+    """Refuses, before anything runs, a grid point that would open more connections than the
+    server accepts (its max_connections, less what the harness itself keeps open)."""
+    try:
+        limit = int(target.settings.get("max_connections", "")) - HARNESS_CONNECTIONS
+    except ValueError:
+        return
+    for plan in plans:
+        needs = plan.scenario.connections
+        if needs is None:
+            continue
+        for params in plan.grid.points():
+            if needs(params) > limit:
+                raise UserError(
+                    f"{plan.scenario.name} at {params.label} may open {needs(params)} "
+                    f"connections, but the server's max_connections is "
+                    f"{target.settings['max_connections']} ({HARNESS_CONNECTIONS} kept for the "
+                    f"harness); use smaller --grid values (at most {limit} connections)"
+                )
 
 
 def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
@@ -57,6 +88,9 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
         rate_axis=s.rate_axis,
         dataset={"spec_fingerprint": s.dataset_for(profile).fingerprint},
         rtts_ms=list(plan.rtts_ms),
+        runner=s.runner,
+        clients_axis=s.clients_axis if s.runner == "throughput" else None,
+        knee_axis=s.knee_axis,
     )
 
 
@@ -179,7 +213,7 @@ def run_scenario(
         )
     state = _ScenarioRun(
         plan, run, index, folder, target, spec, timing, probe, on_step, on_note, with_natives,
-        started,
+        started, profile,
     )  # fmt: skip
     try:
         for rtt_ms in plan.rtts_ms:
@@ -212,6 +246,7 @@ class _ScenarioRun:
     on_note: Callable[[str], None]
     with_natives: bool
     started: float
+    profile: str
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(12345))
 
     @property
@@ -226,6 +261,9 @@ class _ScenarioRun:
     def measure(self, params: Params, timed_target: ServerTarget, rtt_ms: float) -> None:
         """One grid point at one distance: measured, turned into records, saved."""
         s = self.plan.scenario
+        if s.runner == "throughput":
+            self._measure_load(params, timed_target, rtt_ms)
+            return
         results = measure_point(
             s, list(self.plan.variants), params, timed_target, self.spec, self.timing,
             self.probe, self.on_step, run_natives=self.with_natives, direct=self.target,
@@ -241,6 +279,24 @@ class _ScenarioRun:
             elif r.status not in ("ok", "skipped"):  # skips are in the table and report
                 self.on_note(f"{s.name} {label}: {r.variant} {r.status.upper()}: {r.detail}")
         self.update(natives=sorted(set(self.record.natives) | natives))
+        self.folder.save(self.run)
+
+    def _measure_load(self, params: Params, timed_target: ServerTarget, rtt_ms: float) -> None:
+        s = self.plan.scenario
+        results = measure_load_point(
+            s, list(self.plan.variants), params, timed_target, self.spec,
+            LOAD_PROFILES[self.profile], self.on_step, direct=self.target,
+        )  # fmt: skip
+        self.run.measurements.extend(load_measurements(s.name, params, results, self.rng, rtt_ms))
+        label = point_label(params.as_dict(), rtt_ms)
+        for r in results:
+            if r.status == "ok" and r.runs:
+                self.folder.samples[sample_key(s.name, r.variant, label)] = np.concatenate(
+                    [run.latencies_ns for run in r.runs]
+                )
+            elif r.status not in ("ok", "skipped"):
+                self.on_note(f"{s.name} {label}: {r.variant} {r.status.upper()}: {r.detail}")
+        self.update()
         self.folder.save(self.run)
 
 

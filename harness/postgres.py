@@ -156,6 +156,8 @@ class ServerTarget:
             "version": self.version,
             "pg_stat_statements": self.has_pg_stat_statements,
             "settings": self.settings,
+            # the cores the server may use: its pinned set, else (same host) all of them
+            "cores": len(self.server_cpus) if self.server_cpus else None,
         }
 
     def is_alive(self) -> bool:

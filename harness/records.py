@@ -64,6 +64,9 @@ class ScenarioRecord(msgspec.Struct, frozen=True):
     seconds: float = 0.0
     dataset: dict[str, Any] = {}
     rtts_ms: list[float] = msgspec.field(default_factory=lambda: [0.0])  # in the order run
+    runner: str = "latency"  # latency | throughput
+    clients_axis: str | None = None  # throughput: the axis holding the number of clients
+    knee_axis: str | None = None  # throughput: the axis along which the knee is looked for
 
 
 class RunRecord(msgspec.Struct):

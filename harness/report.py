@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.charts import latency_chart
+from harness.load_report import render_load
 from harness.records import (
     AxisValue,
     Measurement,
@@ -390,6 +391,11 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
             lines.append(f"These results hold under the server's {held}.")
         lines.append("")
         rtts = record.rtts_ms or [0.0]
+        if record.runner == "throughput":
+            for rtt in rtts:
+                mine = [m for m in ms if m.rtt_ms == rtt]
+                lines += render_load(run, record, mine, folder, rtt)
+            continue
         lines += _distance(record, ms, samples)
         for rtt in rtts:
             at = f" at rtt {rtt_text(rtt)}" if rtts != [0.0] else ""

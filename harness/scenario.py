@@ -156,6 +156,14 @@ class Scenario:
     verify: Callable[[Context, Any], Any] | None = None  # canonical answer from the database
     rate_axis: str | None = None  # report `<axis>_per_s` = axis value / median time
     settings_note: tuple[str, ...] = ()  # server settings the results depend on
+    # The throughput runner (runner="throughput"): variants return a harness.pools.PoolPlan;
+    # `clients_axis` names the axis with the number of concurrent clients, `connections` the
+    # most server connections a grid point may open (checked against max_connections).
+    runner: str = "latency"
+    clients_axis: str = "clients"
+    think_time_s: float = 0.0
+    connections: Callable[[Params], int] | None = None
+    knee_axis: str | None = None  # report where ops/s stops rising along this axis
     doc: str = ""
     variants: dict[str, Variant] = field(default_factory=dict)
 
@@ -219,6 +227,12 @@ class Scenario:
         if self.rate_axis and self.rate_axis not in self.quick.names:
             raise ValueError(
                 f"scenario {self.name!r}: rate_axis {self.rate_axis!r} is not a grid axis"
+            )
+        if self.runner not in ("latency", "throughput"):
+            raise ValueError(f"scenario {self.name!r}: runner must be latency or throughput")
+        if self.runner == "throughput" and self.clients_axis not in self.quick.names:
+            raise ValueError(
+                f"scenario {self.name!r}: clients_axis {self.clients_axis!r} is not a grid axis"
             )
         if self.chart_x and self.chart_x not in self.quick.names:
             raise ValueError(f"scenario {self.name!r}: chart_x {self.chart_x!r} is not a grid axis")

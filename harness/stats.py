@@ -102,3 +102,17 @@ def speed_sentence(fast: str, slow: str, ratio: Ratio, where: str) -> str:
         f"{fast} is {ratio.value:.2f}x faster than {slow}{where} "
         f"(95% CI {ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
     )
+
+
+def mean_ci(
+    values: np.ndarray | list[float], rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+) -> tuple[float, float, float]:
+    """Mean of a few measurements (e.g. ops/s per time slice) and a bootstrap 95% CI of it."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no values")
+    if data.size == 1:
+        return float(data[0]), float(data[0]), float(data[0])
+    idx = rng.integers(0, data.size, size=(resamples, data.size))
+    low, high = _interval(data[idx].mean(axis=1))
+    return float(data.mean()), low, high

@@ -43,7 +43,7 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
     return [
         (
             ["run", "--scenario", "nope"],
-            "unknown scenario 'nope'; valid: bulk_insert, loading, reads",
+            "unknown scenario 'nope'; valid: bulk_insert, loading, pool_sizing, reads",
         ),
         (["run", "--variant", "nope"], "unknown variant 'nope'; valid: "),
         (
@@ -53,7 +53,7 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
         (["run", "--grid", "users"], "expected AXIS=V1,V2"),
         (
             ["run", "--grid", "colour=red"],
-            "unknown grid axis 'colour'; valid: keys, nesting, posts_per_user, rows, users, width",
+            "unknown grid axis 'colour'; valid: clients, keys, nesting, pool_size, posts_per_user, rows, users, width",
         ),
         (["run", "--grid", "users=0"], "takes positive values"),
         (["run", "--grid", "users=-5"], "takes positive values"),
@@ -77,6 +77,12 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
         (["check", "--seconds", "zero"], "is not a number"),
         (["explode"], "invalid choice: 'explode'"),
         (["run", "--rtt", "1"], "rtt '1': expected 0 or a number with a unit"),
+        (
+            ["run", "--scenario", "pool_sizing", "--grid", "clients=500", "--grid", "pool_size=8"],
+            "pool_sizing at clients=500 pool_size=8 may open 500 connections",
+        ),
+        (["compare", str(tmp / "missing-a"), str(tmp / "missing-b")], "missing-a"),
+        (["compare", str(corrupt), str(corrupt), "--threshold", "ten"], "threshold"),
         (["run", "--rtt=-1ms"], "rtt '-1ms' must not be negative"),
         (["run", "--rtt", "0,,1ms"], "has an empty value"),
         (["run", "--rtt", "5s"], "is more than 1000 ms"),

@@ -1,0 +1,608 @@
+"""The throughput runner: C clients at once, each doing one request after another, for a fixed time.
+
+Closed loop: a client starts its next request when the previous one ended (plus an optional think
+time). Sync pools get OS threads, async pools asyncio tasks in one event loop. Per variant and
+grid point: the answers are checked first (sequential requests through the variant's own pool,
+compared with the reference's), then each repetition opens a fresh pool, warms up, and measures:
+completed requests/s (and its CI over time slices and repetitions), latency of the whole request
+including checkout and release, checkout wait on its own, errors and checkout timeouts, the most
+server connections seen (pg_stat_activity), and the CPU of this process and of the server, so a
+saturated client is visible. Every run is bounded: stopping clients get `op_timeout_s` to finish,
+after which they are counted as hung and left behind (threads cannot be killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psutil
+import psycopg
+
+from harness.context import Context
+from harness.dataset import DatasetSpec
+from harness.errors import ServerGone
+from harness.pools import CHECKOUT_TIMEOUTS, AsyncPool, PoolPlan, SyncPool
+from harness.postgres import ServerTarget
+from harness.records import Measurement, Metric
+from harness.roundtrips import RoundTripCounter
+from harness.scenario import Params, Scenario, Skip, Variant
+from harness.stats import mean_ci, summarise
+from harness.verification import first_difference
+
+StepCallback = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class LoadTiming:
+    """How long each grid point is loaded, how often, and when a client gives up."""
+
+    warmup_s: float
+    measure_s: float
+    repetitions: int
+    checkout_timeout_s: float = 5.0
+    op_timeout_s: float = 10.0
+    slices: int = 5  # the measured window is cut into this many for the ops/s CI
+    check_requests: int = 20
+
+    @property
+    def planned_s(self) -> float:
+        return self.repetitions * (self.warmup_s + self.measure_s)
+
+
+PROFILES: dict[str, LoadTiming] = {
+    "quick": LoadTiming(warmup_s=0.3, measure_s=1.0, repetitions=1),
+    "full": LoadTiming(warmup_s=1.0, measure_s=4.0, repetitions=3),
+}
+
+
+@dataclass
+class LoadRun:
+    """One repetition of one variant at one grid point."""
+
+    window_s: float
+    latencies_ns: np.ndarray  # whole requests completed in the window: checkout + work + release
+    waits_ns: np.ndarray  # their checkout waits
+    slice_rates: list[float]  # requests/s in each slice of the window
+    errors: int
+    timeouts: int
+    hung: int
+    first_error: str
+    client_cpu: float  # CPU seconds of this process per wall second (1.0 = one core busy)
+    server_cpu: float | None
+    starved: int  # clients that completed no request in the whole window
+    peak_connections: int = 0  # server connections above those open before the pool
+
+
+@dataclass
+class LoadResult:
+    variant: str
+    status: str = "ok"  # ok | wrong | failed | skipped
+    detail: str = ""
+    runs: list[LoadRun] = field(default_factory=list)
+    round_trips: float | None = None  # per request, counted on a pool of one connection
+
+
+@dataclass
+class _ClientLog:
+    """What one client did; appended by that client only, read when it stopped."""
+
+    done_at: list[int] = field(default_factory=list)
+    total_ns: list[int] = field(default_factory=list)
+    wait_ns: list[int] = field(default_factory=list)
+    errors_at: list[int] = field(default_factory=list)
+    timeouts_at: list[int] = field(default_factory=list)
+    first_error: str = ""
+
+
+class ConnectionMonitor:
+    """Samples the server's client connections (pg_stat_activity) every `interval_s` from its
+    own thread and connection, which it does not count. Entered before the pool opens: the
+    connections already there (the harness's own) are the baseline, `peak` is above it."""
+
+    _QUERY = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+
+    def __init__(self, target: ServerTarget, interval_s: float = 0.05) -> None:
+        self.target, self.interval_s = target, interval_s
+        self.baseline = 0
+        self._highest = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="connections", daemon=True)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __enter__(self) -> ConnectionMonitor:
+        self._conn = psycopg.connect(**self.target.psycopg_kwargs(), autocommit=True)
+        row = self._conn.execute(self._QUERY).fetchone()
+        self.baseline = self._highest = int(row[0]) if row else 0
+        self._thread.start()
+        return self
+
+    @property
+    def peak(self) -> int:
+        return max(0, self._highest - self.baseline)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+
+    def _sample(self) -> None:
+        assert self._conn is not None
+        while not self._stop.wait(self.interval_s):
+            try:
+                row = self._conn.execute(self._QUERY).fetchone()
+            except psycopg.Error:
+                return
+            self._highest = max(self._highest, int(row[0]) if row else 0)
+
+
+class _CpuMeter:
+    """CPU seconds used by this process and by the server's processes between two marks."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.me = psutil.Process()
+        self.server = self._process(server_pid)
+
+    @staticmethod
+    def _process(pid: int | None) -> psutil.Process | None:
+        if pid is None:
+            return None
+        try:
+            return psutil.Process(pid)
+        except psutil.Error:
+            return None
+
+    def _server_seconds(self) -> float | None:
+        if self.server is None:
+            return None
+        total = 0.0
+        try:
+            for proc in [self.server, *self.server.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+        except psutil.Error:
+            return None
+        return total
+
+    def mark(self) -> tuple[float, float, float | None]:
+        times = self.me.cpu_times()
+        return time.perf_counter(), times.user + times.system, self._server_seconds()
+
+    @staticmethod
+    def between(
+        start: tuple[float, float, float | None], end: tuple[float, float, float | None]
+    ) -> tuple[float, float | None]:
+        wall = max(end[0] - start[0], 1e-9)
+        server = None
+        if start[2] is not None and end[2] is not None:
+            server = (end[2] - start[2]) / wall
+        return (end[1] - start[1]) / wall, server
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+def _summarise_logs(
+    logs: list[_ClientLog],
+    measure_from: int,
+    measure_to: int,
+    slices: int,
+    hung: int,
+    cpu: tuple[float, float | None],
+) -> LoadRun:
+    done = np.concatenate([np.asarray(c.done_at, dtype=np.int64) for c in logs])
+    total = np.concatenate([np.asarray(c.total_ns, dtype=np.int64) for c in logs])
+    wait = np.concatenate([np.asarray(c.wait_ns, dtype=np.int64) for c in logs])
+    inside = (done >= measure_from) & (done < measure_to)
+    window_s = (measure_to - measure_from) / 1e9
+    edges = np.linspace(measure_from, measure_to, slices + 1)
+    counts, _ = np.histogram(done[inside], bins=edges)
+    slice_rates = [float(c) / (window_s / slices) for c in counts]
+
+    def in_window(stamps: list[int]) -> int:
+        return sum(1 for t in stamps if measure_from <= t < measure_to)
+
+    return LoadRun(
+        window_s=window_s,
+        latencies_ns=total[inside],
+        waits_ns=wait[inside],
+        slice_rates=slice_rates,
+        errors=sum(in_window(c.errors_at) for c in logs),
+        timeouts=sum(in_window(c.timeouts_at) for c in logs),
+        hung=hung,
+        first_error=next((c.first_error for c in logs if c.first_error), ""),
+        client_cpu=cpu[0],
+        server_cpu=cpu[1],
+        starved=sum(1 for c in logs if not any(measure_from <= t < measure_to for t in c.done_at)),
+    )
+
+
+def drive_threads(
+    pool: SyncPool,
+    request: Callable[[Any, int], Any],
+    clients: int,
+    timing: LoadTiming,
+    think_s: float = 0.0,
+    server_pid: int | None = None,
+) -> LoadRun:
+    """`clients` OS threads, each checking out, requesting and releasing in a loop."""
+    clock = time.perf_counter_ns
+    stop = threading.Event()
+    logs = [_ClientLog() for _ in range(clients)]
+
+    def client(index: int) -> None:
+        log, n = logs[index], index
+        while not stop.is_set():
+            t0 = clock()
+            try:
+                with pool.checkout() as conn:
+                    t1 = clock()
+                    request(conn, n)
+                t2 = clock()
+                log.done_at.append(t2)
+                log.total_ns.append(t2 - t0)
+                log.wait_ns.append(t1 - t0)
+            except CHECKOUT_TIMEOUTS as exc:
+                log.timeouts_at.append(clock())
+                log.first_error = log.first_error or _describe(exc)
+            except Exception as exc:
+                log.errors_at.append(clock())
+                log.first_error = log.first_error or _describe(exc)
+                time.sleep(0.001)  # a failing server must not become a busy loop
+            n += clients
+            if think_s:
+                time.sleep(think_s)
+
+    threads = [
+        threading.Thread(target=client, args=(i,), name=f"client-{i}", daemon=True)
+        for i in range(clients)
+    ]
+    meter = _CpuMeter(server_pid)
+    for thread in threads:
+        thread.start()
+    time.sleep(timing.warmup_s)
+    measure_from, cpu_start = clock(), meter.mark()
+    time.sleep(timing.measure_s)
+    measure_to, cpu_end = clock(), meter.mark()
+    stop.set()
+    deadline = time.monotonic() + timing.op_timeout_s
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    hung = sum(thread.is_alive() for thread in threads)
+    return _summarise_logs(
+        logs, measure_from, measure_to, timing.slices, hung, meter.between(cpu_start, cpu_end)
+    )
+
+
+async def drive_tasks(
+    pool: AsyncPool,
+    request: Callable[[Any, int], Any],
+    clients: int,
+    timing: LoadTiming,
+    think_s: float = 0.0,
+    server_pid: int | None = None,
+) -> LoadRun:
+    """`clients` asyncio tasks in this loop, each checking out, requesting and releasing."""
+    clock = time.perf_counter_ns
+    stopping = asyncio.Event()
+    logs = [_ClientLog() for _ in range(clients)]
+
+    async def client(index: int) -> None:
+        log, n = logs[index], index
+        while not stopping.is_set():
+            t0 = clock()
+            try:
+                async with asyncio.timeout(timing.op_timeout_s):
+                    async with pool.checkout() as conn:
+                        t1 = clock()
+                        await request(conn, n)
+                t2 = clock()
+                log.done_at.append(t2)
+                log.total_ns.append(t2 - t0)
+                log.wait_ns.append(t1 - t0)
+            except CHECKOUT_TIMEOUTS as exc:
+                log.timeouts_at.append(clock())
+                log.first_error = log.first_error or _describe(exc)
+            except Exception as exc:
+                log.errors_at.append(clock())
+                log.first_error = log.first_error or _describe(exc)
+                await asyncio.sleep(0.001)
+            n += clients
+            if think_s:
+                await asyncio.sleep(think_s)
+
+    meter = _CpuMeter(server_pid)
+    tasks = [asyncio.create_task(client(i)) for i in range(clients)]
+    await asyncio.sleep(timing.warmup_s)
+    measure_from, cpu_start = clock(), meter.mark()
+    await asyncio.sleep(timing.measure_s)
+    measure_to, cpu_end = clock(), meter.mark()
+    stopping.set()
+    _done, pending = await asyncio.wait(tasks, timeout=timing.op_timeout_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return _summarise_logs(
+        logs,
+        measure_from,
+        measure_to,
+        timing.slices,
+        len(pending),
+        meter.between(cpu_start, cpu_end),
+    )
+
+
+# --- one grid point -------------------------------------------------------------------------
+
+
+def _answers(plan: PoolPlan, count: int, loop: asyncio.AbstractEventLoop) -> list[Any]:
+    """Requests 0..count-1, one after another, through the variant's own pool."""
+    if plan.is_async:
+
+        async def go() -> list[Any]:
+            pool: AsyncPool = await plan.open()  # type: ignore[misc]
+            try:
+                out = []
+                for n in range(count):
+                    async with pool.checkout() as conn:
+                        out.append(await plan.request(conn, n))
+                return out
+            finally:
+                await pool.close()
+
+        return loop.run_until_complete(go())
+    pool: SyncPool = plan.open()  # type: ignore[assignment]
+    try:
+        out = []
+        for n in range(count):
+            with pool.checkout() as conn:
+                out.append(plan.request(conn, n))
+        return out
+    finally:
+        pool.close()
+
+
+def round_trips_per_request(
+    scenario: Scenario,
+    variant: Variant,
+    ctx: Context,
+    direct: ServerTarget,
+    loop: asyncio.AbstractEventLoop,
+    warm: int = 10,
+    counted: int = 20,
+) -> float:
+    """Client turns per request through a counting proxy, with a pool of one connection (so
+    each statement is prepared once, in the warm-up requests, not once per pool connection)."""
+    one = Params(tuple((k, 1 if k == scenario.knee_axis else v) for k, v in ctx.params.items))
+    with RoundTripCounter(direct) as counter:
+        counting = Context(counter.target(), one, ctx.dataset, loop)
+        try:
+            plan = variant.fn(counting)
+            if plan.is_async:
+
+                async def go() -> int:
+                    pool: AsyncPool = await plan.open()  # type: ignore[misc]
+                    try:
+                        for n in range(warm + counted):
+                            if n == warm:
+                                counter.reset()
+                            async with pool.checkout() as conn:
+                                await plan.request(conn, n)
+                        return counter.read()
+                    finally:
+                        await pool.close()
+
+                return loop.run_until_complete(go()) / counted
+            pool: SyncPool = plan.open()  # type: ignore[assignment]
+            try:
+                for n in range(warm + counted):
+                    if n == warm:
+                        counter.reset()
+                    with pool.checkout() as conn:
+                        plan.request(conn, n)
+                return counter.read() / counted
+            finally:
+                pool.close()
+        finally:
+            counting.close()
+
+
+def _guard(direct: ServerTarget, exc: BaseException) -> None:
+    if not direct.is_alive():
+        raise ServerGone(f"PostgreSQL stopped answering: {_describe(exc)}") from exc
+
+
+def measure_load_point(
+    scenario: Scenario,
+    variants: list[Variant],
+    params: Params,
+    target: ServerTarget,
+    dataset: DatasetSpec,
+    timing: LoadTiming,
+    on_step: StepCallback = lambda _label, _units: None,
+    direct: ServerTarget | None = None,
+) -> list[LoadResult]:
+    """Checks every variant's answers, then loads each for `timing.repetitions` rounds, the
+    variants interleaved (A B C, B C A, ...)."""
+    direct = direct or target
+    loop = asyncio.new_event_loop()
+    ctx = Context(target, params, dataset, loop)
+    clients = int(params.as_dict()[scenario.clients_axis])
+    results = {v.name: LoadResult(v.name) for v in variants}
+    plans: dict[str, PoolPlan] = {}
+    try:
+        if scenario.setup_point is not None:
+            scenario.setup_point(ctx)
+        expected: Any = None
+        for variant in sorted(variants, key=lambda v: v.name != scenario.reference):
+            result = results[variant.name]
+            on_step(f"{scenario.name} {params.label} · checking {variant.name}", 0.0)
+            try:
+                plan = variant.fn(ctx)
+                answer = scenario.canonical(_answers(plan, timing.check_requests, loop))
+            except Skip as exc:
+                result.status, result.detail = "skipped", str(exc)
+                continue
+            except Exception as exc:
+                _guard(direct, exc)
+                result.status, result.detail = "failed", _describe(exc)
+                continue
+            if variant.name == scenario.reference:
+                expected = answer
+            elif expected is None:
+                result.status, result.detail = "failed", "the reference variant failed"
+                continue
+            elif (difference := first_difference(answer, expected)) is not None:
+                result.status, result.detail = "wrong", difference
+                continue
+            plans[variant.name] = plan
+            try:
+                result.round_trips = round_trips_per_request(scenario, variant, ctx, direct, loop)
+            except Exception as exc:  # counting is a diagnostic; the load still runs
+                _guard(direct, exc)
+        for repetition in range(timing.repetitions):
+            ready = [v for v in variants if v.name in plans]
+            shift = repetition % len(ready) if ready else 0
+            for variant in ready[shift:] + ready[:shift]:
+                result = results[variant.name]
+                if result.status != "ok":
+                    continue
+                on_step(f"{params.label} · {variant.name} × {clients} clients", 0.0)
+                try:
+                    result.runs.append(
+                        _load_once(plans[variant.name], clients, timing, scenario, direct, loop)
+                    )
+                except Exception as exc:
+                    _guard(direct, exc)
+                    result.status, result.detail = "failed", _describe(exc)
+                on_step("", timing.warmup_s + timing.measure_s)
+    except BaseException:
+        loop.set_exception_handler(lambda _loop, _context: None)
+        raise
+    finally:
+        ctx.close()
+        loop.close()
+    return [results[v.name] for v in variants]
+
+
+def _load_once(
+    plan: PoolPlan,
+    clients: int,
+    timing: LoadTiming,
+    scenario: Scenario,
+    direct: ServerTarget,
+    loop: asyncio.AbstractEventLoop,
+) -> LoadRun:
+    think = scenario.think_time_s
+    with ConnectionMonitor(direct) as monitor:
+        if plan.is_async:
+
+            async def go() -> LoadRun:
+                pool: AsyncPool = await plan.open()  # type: ignore[misc]
+                try:
+                    return await drive_tasks(pool, plan.request, clients, timing, think, direct.pid)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(pool.close(), timing.op_timeout_s)
+
+            run = loop.run_until_complete(go())
+        else:
+            pool: SyncPool = plan.open()  # type: ignore[assignment]
+            try:
+                run = drive_threads(pool, plan.request, clients, timing, think, direct.pid)
+            finally:
+                closer = threading.Thread(target=pool.close, daemon=True)  # bounded, if hung
+                closer.start()
+                closer.join(timeout=timing.op_timeout_s)
+        run.peak_connections = monitor.peak
+    return run
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+def load_measurements(
+    scenario: str,
+    params: Params,
+    results: list[LoadResult],
+    rng: np.random.Generator,
+    rtt_ms: float = 0.0,
+) -> list[Measurement]:
+    """Statistics for one grid point: requests/s with a CI over time slices and repetitions,
+    latency of the whole request, checkout wait, errors, connections and CPU."""
+    rates = {
+        r.variant: [rate for run in r.runs for rate in run.slice_rates]
+        for r in results
+        if r.status == "ok" and r.runs
+    }
+    best = max(rates, key=lambda name: float(np.mean(rates[name])), default=None)
+    out = []
+    for r in results:
+        metrics: dict[str, Metric] = {}
+        if r.status == "ok" and r.runs:
+            mean, low, high = mean_ci(rates[r.variant], rng)
+            metrics["ops_per_s"] = Metric(mean, "requests/s", low, high, len(r.runs))
+            latencies = np.concatenate([run.latencies_ns for run in r.runs]) / 1e3
+            waits = np.concatenate([run.waits_ns for run in r.runs]) / 1e3
+            errors = sum(run.errors for run in r.runs)
+            timeouts = sum(run.timeouts for run in r.runs)
+            hung = sum(run.hung for run in r.runs)
+            if latencies.size:
+                s = summarise(latencies, rng)
+                metrics["median_us"] = Metric(s.p50, "us", s.median_ci_low, s.median_ci_high, s.n)
+                metrics["mean_us"] = Metric(s.mean, "us", n=s.n)
+                metrics["p90_us"] = Metric(s.p90, "us", n=s.n)
+                metrics["p99_us"] = Metric(s.p99, "us", n=s.n)
+                metrics["p999_us"] = Metric(s.p999, "us", n=s.n)
+                metrics["max_us"] = Metric(s.max, "us", n=s.n)
+                p50, p99 = np.percentile(waits, [50, 99])
+                metrics["checkout_wait_p50_us"] = Metric(float(p50), "us", n=s.n)
+                metrics["checkout_wait_p99_us"] = Metric(float(p99), "us", n=s.n)
+            attempts = latencies.size + errors + timeouts
+            if r.round_trips is not None:
+                metrics["round_trips_per_op"] = Metric(r.round_trips, "round trips")
+            metrics["errors"] = Metric(errors, "requests")
+            metrics["checkout_timeouts"] = Metric(timeouts, "requests")
+            metrics["hung_clients"] = Metric(hung, "clients")
+            metrics["starved_clients"] = Metric(max(run.starved for run in r.runs), "clients")
+            metrics["error_rate"] = Metric((errors + timeouts) / attempts if attempts else 0.0, "")
+            metrics["peak_connections"] = Metric(
+                max(run.peak_connections for run in r.runs), "connections"
+            )
+            metrics["client_cpu_pct"] = Metric(
+                100 * float(np.mean([run.client_cpu for run in r.runs])), "% of a core"
+            )
+            server = [run.server_cpu for run in r.runs if run.server_cpu is not None]
+            if server:
+                metrics["server_cpu_pct"] = Metric(100 * float(np.mean(server)), "% of a core")
+        detail = r.detail
+        first = next((run.first_error for run in r.runs if run.first_error), "")
+        if first and not detail:
+            detail = f"first error: {first}"
+        out.append(
+            Measurement(
+                scenario=scenario,
+                variant=r.variant,
+                params=params.as_dict(),
+                status=r.status,
+                detail=detail,
+                metrics=metrics,
+                is_best=r.variant == best,
+                rtt_ms=rtt_ms,
+            )
+        )
+    return out
