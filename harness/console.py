@@ -54,7 +54,8 @@ class RunProgress:
 
 
 def summary_tables(run: RunRecord) -> list[Table]:
-    """Per scenario: grid points down, variants across, median latency; fastest in bold."""
+    """Per scenario and rtt: grid points down, variants across, median latency (requests/s
+    for throughput scenarios); the best in bold."""
     tables = []
     for record, rtt in ((r, rtt) for r in run.scenarios for rtt in r.rtts_ms or [0.0]):
         ms = [m for m in run.measurements if m.scenario == record.name and m.rtt_ms == rtt]
@@ -79,10 +80,12 @@ def summary_tables(run: RunRecord) -> list[Table]:
                     cells.append("[red]WRONG[/red]")
                 elif m.status != "ok" or "median_us" not in m.metrics:
                     cells.append(f"[red]{m.status.upper()}[/red]")
-                elif record.runner == "throughput" and "ops_per_s" in m.metrics:
-                    text = f"{m.metrics['ops_per_s'].value:,.0f}/s"
                 else:
-                    text = duration(m.metrics["median_us"].value)
+                    text = (
+                        f"{m.metrics['ops_per_s'].value:,.0f}/s"
+                        if record.runner == "throughput" and "ops_per_s" in m.metrics
+                        else duration(m.metrics["median_us"].value)
+                    )
                     cells.append(f"[bold green]{text}[/bold green]" if m.is_best else text)
             table.add_row(" / ".join(str(v) for v in params.values()), *cells)
         tables.append(table)

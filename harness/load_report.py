@@ -1,7 +1,8 @@
 """The report section of a throughput scenario: requests/s and p99 against pool size, the knee.
 
 The knee of a pool kind at a client count is the smallest pool size whose requests/s reach 95% of
-the best that kind reached at that client count: past it, more connections buy no throughput.
+the best that kind reached at that client count (within the 95% CI of its requests/s, so noise
+does not push the knee out): past it, more connections buy no throughput.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def find_knees(record: ScenarioRecord, ms: list[Measurement]) -> list[Knee]:
             if len(line) < 2:
                 continue
             best = max(m.metrics["ops_per_s"].value for m in line)
-            knee = next(m for m in line if m.metrics["ops_per_s"].value >= KNEE_SHARE * best)
+            knee = next(
+                m
+                for m in line
+                if (m.metrics["ops_per_s"].ci_high or m.metrics["ops_per_s"].value)
+                >= KNEE_SHARE * best
+            )
             knees.append(
                 Knee(
                     variant=variant,
@@ -147,9 +153,12 @@ def render_load(
             versus = (
                 "at" if float(k.size) == rule else ("below" if float(k.size) < rule else "above")
             )
+            rising = ""
+            if k.size == k.largest_size:
+                p99, rising = "", f"; still rising at the largest {axis} measured"
             lines.append(
                 f"  - {k.variant}: knee at {axis}={k.size} ({versus} the rule's {rule}), "
-                f"{k.ops:,.0f} requests/s (best {k.best_ops:,.0f}){p99}{cpu}"
+                f"{k.ops:,.0f} requests/s (best {k.best_ops:,.0f}){p99}{rising}{cpu}"
             )
     for fast, slow in record.comparisons:
         for clients in dict(record.axes)[clients_axis]:
@@ -179,14 +188,18 @@ def render_load(
             )
             + "."
         )
-    for m in _ok(ms):
-        starved = _value(m, "starved_clients")
-        if starved:
+    for variant in record.variants:
+        points = [m for m in _ok(ms) if m.variant == variant]
+        unfair = [m for m in points if _value(m, "starved_clients")]
+        if unfair:
+            worst = max(unfair, key=lambda m: _value(m, "starved_clients") or 0)
             lines.append(
-                f"- **Unfair checkout**: {m.variant} at {m.label}: {starved:.0f} of "
-                f"{m.params[clients_axis]} clients completed no request in the whole measured "
-                "window while others were served (their wait is not in the percentiles, which "
-                "count completed requests)."
+                f"- **Unfair checkout — {variant}**: at {len(unfair)} of {len(points)} points "
+                "some clients completed no request in the whole measured window while others "
+                f"were served (worst: {_value(worst, 'starved_clients'):.0f} of "
+                f"{worst.params[clients_axis]} clients at {worst.label}). Their wait is not in "
+                "its percentiles, which count completed requests: its p99 looks better than what "
+                "its unlucky clients saw."
             )
     baseline = record.baseline
     for clients in dict(record.axes)[clients_axis]:
