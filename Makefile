@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 POSTGRES ?= auto
 ARGS ?=
 
-.PHONY: help ensure-uv install bench bench-full test report check seed lint format clean
+.PHONY: help ensure-uv install bench bench-full bench-pytest test report check seed lint format clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -25,6 +25,12 @@ bench: install ## quick profile of every scenario, report in results/<run-id>/
 
 bench-full: install ## full profile (what published reports use; takes much longer)
 	@$(UV) run --frozen patternbench run --profile full --postgres $(POSTGRES) $(ARGS)
+
+bench-pytest: install ## pytest-benchmark form of reads and loading (first + last grid point), JSON in results/
+	@mkdir -p results
+	@$(UV) run --frozen pytest benchmarks --benchmark-only --benchmark-json results/pytest-benchmark.json \
+		--pb-scenario reads --pb-scenario loading --pb-postgres $(POSTGRES) \
+		--benchmark-max-time 0.5 --benchmark-min-rounds 5 $(ARGS)
 
 test: install ## the test suite, against a PostgreSQL it starts itself
 	@$(UV) run --frozen pytest

@@ -38,7 +38,7 @@ scenario = Scenario(
     quick=Grid.of(clients=[4, 32, 128], pool_size=[1, 2, 4, 8, 16, 32]).skipping(
         "pool sizes larger than the number of clients", _few_clients_big_pools
     ),
-    full=Grid.of(clients=[4, 16, 32, 64, 128], pool_size=[1, 2, 4, 8, 16, 32, 64]).skipping(
+    full=Grid.of(clients=[4, 32, 128], pool_size=[1, 2, 4, 8, 16, 32, 64]).skipping(
         "pool sizes larger than the number of clients", _few_clients_big_pools
     ),
     reference="psycopg_pool",
