@@ -10,7 +10,7 @@ ARGS ?=
 .PHONY: help ensure-uv install bench bench-full bench-pytest test report check seed lint format clean
 
 help: ## show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 	@echo "  variables: POSTGRES=auto|embedded|docker|postgresql://... ARGS='extra patternbench run flags'"
 
 ensure-uv:
