@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 POSTGRES ?= auto
 ARGS ?=
 
-.PHONY: help ensure-uv install bench bench-full bench-pytest test report check seed lint format clean
+.PHONY: help ensure-uv install bench bench-full bench-pytest test report compare check seed lint format clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -54,3 +54,6 @@ format: install ## apply ruff fixes and formatting
 
 clean: ## remove the environment and caches (results stay)
 	rm -rf .venv .pytest_cache .ruff_cache
+
+compare: install ## B against A with CIs, exit 1 on a regression: make compare A=results/<run> B=results/<run>
+	@$(UV) run --frozen patternbench compare $(A) $(B) $(ARGS)
