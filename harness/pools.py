@@ -8,12 +8,11 @@ request does with a checked-out connection. The runner times the checkout and th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-import psycopg
 import psycopg_pool
 import sqlalchemy.exc
 from sqlalchemy import create_engine
@@ -207,30 +206,3 @@ async def psycopg_async_connection_pool(target: ServerTarget, settings: PoolSett
     )
     await pool.open(wait=True, timeout=30)
     return _AsyncPsycopgPool(pool)
-
-
-# --- one connection, for checking answers -----------------------------------------------------
-
-
-@contextlib.contextmanager
-def opened(plan_open: Callable[[], SyncPool]) -> Iterator[SyncPool]:
-    pool = plan_open()
-    try:
-        yield pool
-    finally:
-        with contextlib.suppress(Exception):
-            pool.close()
-
-
-@contextlib.asynccontextmanager
-async def opened_async(plan_open: Callable[[], Awaitable[AsyncPool]]) -> AsyncIterator[AsyncPool]:
-    pool = await plan_open()
-    try:
-        yield pool
-    finally:
-        with contextlib.suppress(Exception):
-            await pool.close()
-
-
-def psycopg_error(exc: BaseException) -> bool:
-    return isinstance(exc, psycopg.Error | asyncpg.PostgresError)

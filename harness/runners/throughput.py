@@ -349,8 +349,14 @@ async def drive_tasks(
 # --- one grid point -------------------------------------------------------------------------
 
 
-def _answers(plan: PoolPlan, count: int, loop: asyncio.AbstractEventLoop) -> list[Any]:
-    """Requests 0..count-1, one after another, through the variant's own pool."""
+def _one_after_another(
+    plan: PoolPlan,
+    count: int,
+    loop: asyncio.AbstractEventLoop,
+    before: Callable[[int], None] = lambda _n: None,
+) -> list[Any]:
+    """Requests 0..count-1, one after another, through a pool the plan opens (and closes);
+    `before(n)` runs ahead of request n."""
     if plan.is_async:
 
         async def go() -> list[Any]:
@@ -358,6 +364,7 @@ def _answers(plan: PoolPlan, count: int, loop: asyncio.AbstractEventLoop) -> lis
             try:
                 out = []
                 for n in range(count):
+                    before(n)
                     async with pool.checkout() as conn:
                         out.append(await plan.request(conn, n))
                 return out
@@ -369,6 +376,7 @@ def _answers(plan: PoolPlan, count: int, loop: asyncio.AbstractEventLoop) -> lis
     try:
         out = []
         for n in range(count):
+            before(n)
             with pool.checkout() as conn:
                 out.append(plan.request(conn, n))
         return out
@@ -392,31 +400,10 @@ def round_trips_per_request(
         counting = Context(counter.target(), one, ctx.dataset, loop)
         try:
             plan = variant.fn(counting)
-            if plan.is_async:
-
-                async def go() -> int:
-                    pool: AsyncPool = await plan.open()  # type: ignore[misc]
-                    try:
-                        for n in range(warm + counted):
-                            if n == warm:
-                                counter.reset()
-                            async with pool.checkout() as conn:
-                                await plan.request(conn, n)
-                        return counter.read()
-                    finally:
-                        await pool.close()
-
-                return loop.run_until_complete(go()) / counted
-            pool: SyncPool = plan.open()  # type: ignore[assignment]
-            try:
-                for n in range(warm + counted):
-                    if n == warm:
-                        counter.reset()
-                    with pool.checkout() as conn:
-                        plan.request(conn, n)
-                return counter.read() / counted
-            finally:
-                pool.close()
+            _one_after_another(
+                plan, warm + counted, loop, lambda n: counter.reset() if n == warm else None
+            )
+            return counter.read() / counted
         finally:
             counting.close()
 
@@ -453,7 +440,7 @@ def measure_load_point(
             on_step(f"{scenario.name} {params.label} · checking {variant.name}", 0.0)
             try:
                 plan = variant.fn(ctx)
-                answer = scenario.canonical(_answers(plan, timing.check_requests, loop))
+                answer = scenario.canonical(_one_after_another(plan, timing.check_requests, loop))
             except Skip as exc:
                 result.status, result.detail = "skipped", str(exc)
                 continue
