@@ -349,3 +349,17 @@ def test_thresholds_are_percentages_or_fractions(text, value):
 def test_bad_thresholds_name_the_valid_forms(text):
     with pytest.raises(UserError, match="threshold"):
         parse_threshold(text)
+
+
+def test_the_command_exits_0_on_itself_and_1_on_a_regression(tmp_path, run_a, capsys):
+    from harness.cli import main
+
+    assert main(["compare", str(run_a), str(run_a)]) == 0
+    assert "0 regressions beyond 10%" in capsys.readouterr().out
+    slower = make_run(tmp_path, "20261127T054017Z-slower1", scale={("orm", 1): 1.5})
+    table = tmp_path / "compare.md"
+    assert main(["compare", str(run_a), str(slower), "--out", str(table)]) == 1
+    out = capsys.readouterr().out
+    assert "| reads | orm | rows=1 |" in out and "**regression**" in out
+    assert table.read_text() == out
+    assert main(["compare", str(run_a), str(slower), "--threshold", "60%"]) == 0
