@@ -28,7 +28,7 @@ from harness.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone, UserError
 from harness.execution import Plan, check_connection_budget, run_scenario
 from harness.netem import DelayProxy, measure_select1
-from harness.postgres import ServerTarget, provision
+from harness.postgres import RestartableServer, ServerTarget, provision
 from harness.records import RunRecord
 from harness.redaction import redact_text
 from harness.report import write_report
@@ -320,7 +320,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     run_id = new_run_id(env["git_sha"])
     folder = RunFolder(args.out, run_id)
     started = time.monotonic()
-    with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
+    server = RestartableServer(args.postgres, allow_existing_tables=args.allow_existing_tables)
+    with server as target:
         check_connection_budget(plans, target)
         console.print(
             f"PostgreSQL {target.version} ({target.provider}) at {target.display_url}; "
@@ -354,7 +355,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                     args.stop.raise_if_requested()  # between operations, in case one was lost
                     progress.step(label, units)
 
-                for plan in plans:
+                for index, plan in enumerate(plans):
                     try:
                         run_scenario(
                             plan,
@@ -369,9 +370,18 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                     except ServerGone as exc:
                         failed.append(plan.scenario.name)
                         progress.note(f"[red]{plan.scenario.name} failed[/red]: {exc}")
-                        if not target.is_alive():
+                        if target.is_alive() or index == len(plans) - 1:
+                            continue
+                        if not server.can_restart:
                             run.interrupted = "PostgreSQL stopped answering"
                             break
+                        target = server.restart()
+                        run.server_restarts.append(
+                            f"PostgreSQL stopped answering during {plan.scenario.name}; a new "
+                            f"{target.provider} server was started for the scenarios after it"
+                        )
+                        progress.note(run.server_restarts[-1])
+                        folder.save(run)
             run.partial = bool(failed)
         except KeyboardInterrupt as exc:
             run.interrupted = (

@@ -181,7 +181,33 @@ def run_scenario(
     on_step: StepCallback,
     on_note: Callable[[str], None],
 ) -> ScenarioRecord:
-    """Loads the scenario's data and measures every grid point; saves after each point."""
+    """Loads the scenario's data and measures every grid point; saves after each point.
+    A server that stops answering at any step ends the scenario with ServerGone."""
+    try:
+        return _run_scenario(plan, run, folder, target, profile, timing, on_step, on_note)
+    except ServerGone:
+        raise
+    except Exception as exc:  # e.g. loading the data when the server died between scenarios
+        if target.is_alive():
+            raise
+        index = next(i for i, r in enumerate(run.scenarios) if r.name == plan.scenario.name)
+        run.scenarios[index] = _replace(
+            run.scenarios[index], status="failed", error=f"PostgreSQL stopped answering: {exc}"
+        )
+        folder.save(run)
+        raise ServerGone(f"PostgreSQL stopped answering: {exc}") from exc
+
+
+def _run_scenario(
+    plan: Plan,
+    run: RunRecord,
+    folder: RunFolder,
+    target: ServerTarget,
+    profile: str,
+    timing: Timing,
+    on_step: StepCallback,
+    on_note: Callable[[str], None],
+) -> ScenarioRecord:
     started = time.monotonic()
     record = scenario_record(plan, profile)
     run.scenarios.append(record)

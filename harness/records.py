@@ -83,6 +83,7 @@ class RunRecord(msgspec.Struct):
     interrupted: str = ""
     scenarios: list[ScenarioRecord] = []
     rtts_ms: list[float] = msgspec.field(default_factory=lambda: [0.0])
+    server_restarts: list[str] = []  # a server that died was replaced, with why
     # SELECT 1 median in µs at each rtt (key: rtt in ms), measured before the scenarios ran
     rtt_select1_us: dict[str, float] = {}
     measurements: list[Measurement] = []

@@ -47,6 +47,8 @@ def _header(run: RunRecord) -> list[str]:
     if run.partial:
         why = f" ({run.interrupted})" if run.interrupted else ""
         lines += [f"> **Partial run{why}.** Only what finished is below.", ""]
+    for restart in run.server_restarts:
+        lines += [f"> **Server restarted**: {restart}.", ""]
     dirty = " (uncommitted changes)" if env.get("git_dirty") else ""
     lines += [
         f"- **When**: {run.started_at} to {run.finished_at or 'unfinished'}, profile `{run.profile}`",

@@ -343,3 +343,52 @@ def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, s
     assert (run_dir / "report.md").read_text().count("Partial run") == 1
     assert (earlier / "run.json").read_text() == "{}", "an earlier run is never touched"
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_a_killed_server_fails_its_scenario_and_the_run_goes_on_with_a_new_one(tmp_path):
+    args = ["run", "--postgres", "embedded", "--out", str(tmp_path)]
+    args += ["--scenario", "reads", "--grid", "rows=1,100,10000"]
+    args += ["--scenario", "loading", "--grid", "users=1", "--grid", "posts_per_user=1"]
+    args += ["--grid", "nesting=posts", "--variant", "lazy", "--variant", "orm_entities"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: set[psutil.Process] = set()
+    deadline = time.monotonic() + 90
+    killed = None
+    while time.monotonic() < deadline and killed is None:
+        servers = [
+            c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "postgres"
+        ]
+        seen.update(servers)
+        runs = [p / "run.json" for p in tmp_path.iterdir() if (p / "run.json").exists()]
+        if servers and runs and json.loads(runs[0].read_text()).get("measurements"):
+            killed = min(servers, key=lambda s: s.create_time())  # the postmaster
+            killed.kill()
+        time.sleep(0.1)
+    if killed is None:
+        proc.kill()
+        pytest.fail("the run did not get to measuring in time")
+    try:
+        out, err = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    seen.update(p for p in psutil.process_iter() if p.name() == "postgres" and p.ppid() == proc.pid)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err + out
+    (run_dir,) = list(tmp_path.iterdir())
+    run = json.loads((run_dir / "run.json").read_text())
+    status = {s["name"]: s["status"] for s in run["scenarios"]}
+    assert status == {"reads": "failed", "loading": "ok"}, run["scenarios"]
+    assert "PostgreSQL stopped answering" in run["scenarios"][0]["error"]
+    assert run["partial"] is True and len(run["server_restarts"]) == 1
+    assert any(m["scenario"] == "loading" and m["status"] == "ok" for m in run["measurements"])
+    report = (run_dir / "report.md").read_text()
+    assert "This scenario failed" in report and "Server restarted" in report
+    leftovers = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    assert not [p for p in leftovers if p in seen], "a postgres process outlived the run"
