@@ -35,6 +35,7 @@ from harness.report import write_report
 from harness.runners.latency import PROFILES
 from harness.store import RunFolder, check_writable, new_run_id, write_atomic
 from harness.units import duration, parse_rtt_list, rtt_text
+from harness.watchdog import Watchdog
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -160,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("results"), metavar="DIR", help="results folder"
     )
     _add_rtt(p, "every scenario runs at each")
+    p.add_argument(
+        "--stall-timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="when nothing progressed for S seconds and the server does not answer a new "
+        "connection, the suite's own server is killed and replaced (default 60)",
+    )
 
     p = verbs.add_parser(
         "report", help="rebuild report.md and charts/ of a stored run (no database)"
@@ -349,10 +358,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         failed: list[str] = []
         total = sum(plan.planned_seconds(args.profile) for plan in plans)
         try:
-            with RunProgress(console, total) as progress:
+            with (
+                RunProgress(console, total) as progress,
+                Watchdog(target, args.stall_timeout, progress.note) as watchdog,
+            ):
 
                 def step(label: str, units: float) -> None:
                     args.stop.raise_if_requested()  # between operations, in case one was lost
+                    watchdog.beat()
                     progress.step(label, units)
 
                 for index, plan in enumerate(plans):
@@ -375,10 +388,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                         if not server.can_restart:
                             run.interrupted = "PostgreSQL stopped answering"
                             break
+                        why = f" ({watchdog.fired})" if watchdog.fired else ""
                         target = server.restart()
+                        watchdog.retarget(target)
                         run.server_restarts.append(
-                            f"PostgreSQL stopped answering during {plan.scenario.name}; a new "
-                            f"{target.provider} server was started for the scenarios after it"
+                            f"PostgreSQL stopped answering during {plan.scenario.name}{why}; a "
+                            f"new {target.provider} server was started for the scenarios after it"
                         )
                         progress.note(run.server_restarts[-1])
                         folder.save(run)

@@ -345,9 +345,10 @@ def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, s
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.slow
-def test_a_killed_server_fails_its_scenario_and_the_run_goes_on_with_a_new_one(tmp_path):
-    args = ["run", "--postgres", "embedded", "--out", str(tmp_path)]
+def _run_and_break_the_server(tmp_path: Path, break_it, *extra: str) -> tuple[dict, str, str]:
+    """Runs reads then loading in a subprocess; once reads saved a measurement, `break_it`
+    gets the server's processes. Returns run.json, report.md and stderr."""
+    args = ["run", "--postgres", "embedded", "--out", str(tmp_path), *extra]
     args += ["--scenario", "reads", "--grid", "rows=1,100,10000"]
     args += ["--scenario", "loading", "--grid", "users=1", "--grid", "posts_per_user=1"]
     args += ["--grid", "nesting=posts", "--variant", "lazy", "--variant", "orm_entities"]
@@ -360,27 +361,28 @@ def test_a_killed_server_fails_its_scenario_and_the_run_goes_on_with_a_new_one(t
     )
     seen: set[psutil.Process] = set()
     deadline = time.monotonic() + 90
-    killed = None
-    while time.monotonic() < deadline and killed is None:
+    broken = False
+    while time.monotonic() < deadline and not broken:
         servers = [
             c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "postgres"
         ]
         seen.update(servers)
         runs = [p / "run.json" for p in tmp_path.iterdir() if (p / "run.json").exists()]
         if servers and runs and json.loads(runs[0].read_text()).get("measurements"):
-            killed = min(servers, key=lambda s: s.create_time())  # the postmaster
-            killed.kill()
+            break_it(servers)
+            broken = True
         time.sleep(0.1)
-    if killed is None:
+    if not broken:
         proc.kill()
         pytest.fail("the run did not get to measuring in time")
     try:
         out, err = proc.communicate(timeout=180)
     finally:
         proc.kill()
-    seen.update(p for p in psutil.process_iter() if p.name() == "postgres" and p.ppid() == proc.pid)
     assert proc.returncode == 1, err
     assert "Traceback" not in err + out
+    _gone, alive = psutil.wait_procs(list(seen), timeout=10)
+    assert not alive, "a postgres process outlived the run"
     (run_dir,) = list(tmp_path.iterdir())
     run = json.loads((run_dir / "run.json").read_text())
     status = {s["name"]: s["status"] for s in run["scenarios"]}
@@ -390,5 +392,26 @@ def test_a_killed_server_fails_its_scenario_and_the_run_goes_on_with_a_new_one(t
     assert any(m["scenario"] == "loading" and m["status"] == "ok" for m in run["measurements"])
     report = (run_dir / "report.md").read_text()
     assert "This scenario failed" in report and "Server restarted" in report
-    leftovers = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
-    assert not [p for p in leftovers if p in seen], "a postgres process outlived the run"
+    return run, report, err
+
+
+@pytest.mark.slow
+def test_a_killed_server_fails_its_scenario_and_the_run_goes_on_with_a_new_one(tmp_path):
+    def kill_postmaster(servers: list[psutil.Process]) -> None:
+        min(servers, key=lambda s: s.create_time()).kill()
+
+    _run_and_break_the_server(tmp_path, kill_postmaster)
+
+
+@pytest.mark.slow
+def test_a_paused_server_is_noticed_replaced_and_the_run_stays_bounded(tmp_path):
+    def pause_everything(servers: list[psutil.Process]) -> None:
+        for server in servers:
+            server.suspend()  # SIGSTOP: connections stay open, nothing answers
+
+    started = time.monotonic()
+    run, _report, _err = _run_and_break_the_server(
+        tmp_path, pause_everything, "--stall-timeout", "3"
+    )
+    assert "did not answer a new connection" in run["server_restarts"][0]
+    assert time.monotonic() - started < 150
