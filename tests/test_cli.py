@@ -74,6 +74,8 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
         (["report", str(tmp / "missing-run")], "no run.json there"),
         (["report", str(corrupt)], "not a valid run file"),
         (["seed", "--posts", "-5"], "must be positive"),
+        (["seed", "--posts", "100_000_000_000"], "is too large (limit 50,000,000)"),
+        (["run", "--stall-timeout", "0"], "must be positive"),
         (["check", "--seconds", "zero"], "is not a number"),
         (["explode"], "invalid choice: 'explode'"),
         (["run", "--rtt", "1"], "rtt '1': expected 0 or a number with a unit"),
