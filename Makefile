@@ -5,6 +5,7 @@ SHELL := /bin/bash
 # uv from PATH, else the copy pip installs into this Python (see ensure-uv)
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 POSTGRES ?= auto
+RTT_FULL ?= 0,1ms
 ARGS ?=
 
 .PHONY: help ensure-uv install bench bench-full bench-pytest test report compare check seed lint format clean
@@ -23,8 +24,8 @@ install: ensure-uv ## install the locked environment (.venv)
 bench: install ## quick profile of every scenario, report in results/<run-id>/
 	@$(UV) run --frozen patternbench run --profile quick --postgres $(POSTGRES) $(ARGS)
 
-bench-full: install ## full profile (what published reports use; takes much longer)
-	@$(UV) run --frozen patternbench run --profile full --postgres $(POSTGRES) $(ARGS)
+bench-full: install ## full profile at rtt 0 and 1 ms (RTT_FULL=...; hours on 2 cores)
+	@$(UV) run --frozen patternbench run --profile full --rtt $(RTT_FULL) --postgres $(POSTGRES) $(ARGS)
 
 bench-pytest: install ## pytest-benchmark form of reads and loading (first + last grid point), JSON in results/
 	@mkdir -p results

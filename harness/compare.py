@@ -138,10 +138,7 @@ def load_for_compare(path: Path) -> tuple[RunRecord, dict[str, np.ndarray]]:
         raise UserError(f"{path}: no such run folder; give a folder under results/")
     if not path.is_dir():
         raise UserError(f"{path}: not a folder; give a run folder under results/")
-    run, samples = load_run(path)  # raises UserError when run.json is missing or invalid
-    if (path / "samples.npz").is_file() and not samples:
-        raise UserError(f"{path / 'samples.npz'}: not readable; compare needs the raw samples")
-    return run, samples
+    return load_run(path)  # UserError when run.json or samples.npz is missing or unreadable
 
 
 def parse_threshold(text: str) -> float:

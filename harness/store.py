@@ -131,10 +131,18 @@ class RunFolder:
 def load_run(folder: Path) -> tuple[RunRecord, dict[str, np.ndarray]]:
     """A stored run and its raw samples (empty if samples.npz is absent)."""
     run_file = folder / "run.json"
+    if not folder.exists():
+        raise UserError(f"{folder}: no such folder; give a run folder under results/")
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder; give a run folder under results/")
     if not run_file.is_file():
         raise UserError(f"{folder}: no run.json there; give a folder under results/")
     try:
-        run = decode_run(run_file.read_bytes())
+        data = run_file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{run_file}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        run = decode_run(data)
     except Exception as exc:
         raise UserError(f"{run_file}: not a valid run file ({str(exc).splitlines()[0]})") from None
     samples: dict[str, np.ndarray] = {}
@@ -143,6 +151,9 @@ def load_run(folder: Path) -> tuple[RunRecord, dict[str, np.ndarray]]:
         try:
             with np.load(npz) as data:
                 samples = {key: data[key] for key in data.files}
-        except Exception:
-            samples = {}
+        except Exception as exc:
+            raise UserError(
+                f"{npz}: the raw samples are unreadable ({type(exc).__name__}); the run's "
+                "verdicts and comparisons need them"
+            ) from None
     return run, samples

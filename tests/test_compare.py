@@ -312,7 +312,7 @@ def test_a_missing_or_unreadable_run_is_a_one_line_user_error(tmp_path, run_a):
         (cases["file"], "not a folder"),
         (empty, "no run.json there"),
         (truncated, "not a valid run file"),
-        (bad_samples, "samples.npz: not readable"),
+        (bad_samples, "samples.npz: the raw samples are unreadable"),
     ]
     for path, message in expected:
         with pytest.raises(UserError, match=message) as caught:
