@@ -9,3 +9,9 @@ class UserError(Exception):
 
 class ServerGone(Exception):
     """The PostgreSQL server stopped answering in the middle of a scenario."""
+
+
+def describe_error(exc: BaseException, limit: int = 300) -> str:
+    """`TypeName: first line of the message`, for a status detail or a console note."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:limit]

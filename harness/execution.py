@@ -21,7 +21,7 @@ from harness.runners.latency import Timing, VariantResult, measure_point
 from harness.runners.throughput import PROFILES as LOAD_PROFILES
 from harness.runners.throughput import load_measurements, measure_load_point
 from harness.scenario import Grid, Params, Scenario, Variant
-from harness.stats import median_ratio, summarise
+from harness.stats import latency_metrics, median_ratio, summarise
 from harness.store import RunFolder, sample_key
 
 StepCallback = Callable[[str, float], None]
@@ -128,13 +128,7 @@ def to_measurements(
         if r.status == "ok" and r.samples_ns:
             us = r.samples / 1e3
             s = summarise(us, rng)
-            metrics["median_us"] = Metric(s.p50, "us", s.median_ci_low, s.median_ci_high, s.n)
-            metrics["mean_us"] = Metric(s.mean, "us", n=s.n)
-            metrics["p90_us"] = Metric(s.p90, "us", n=s.n)
-            metrics["p99_us"] = Metric(s.p99, "us", n=s.n)
-            metrics["p999_us"] = Metric(s.p999, "us", n=s.n)
-            metrics["max_us"] = Metric(s.max, "us", n=s.n)
-            metrics["min_us"] = Metric(s.min, "us", n=s.n)
+            metrics.update(latency_metrics(s))
             metrics["ops_per_s"] = Metric(1e6 / s.mean, "ops/s", n=s.n)
             if rate_axis is not None:
                 amount = float(params.as_dict()[rate_axis])

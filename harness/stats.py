@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.records import Metric
+
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 _CHUNK_ELEMENTS = 4_000_000  # bounds the memory of one bootstrap step
@@ -116,3 +118,16 @@ def mean_ci(
     idx = rng.integers(0, data.size, size=(resamples, data.size))
     low, high = _interval(data[idx].mean(axis=1))
     return float(data.mean()), low, high
+
+
+def latency_metrics(s: Summary) -> dict[str, Metric]:
+    """The per-operation latency metrics every runner reports, in µs (the summary's unit)."""
+    return {
+        "median_us": Metric(s.p50, "us", s.median_ci_low, s.median_ci_high, s.n),
+        "mean_us": Metric(s.mean, "us", n=s.n),
+        "p90_us": Metric(s.p90, "us", n=s.n),
+        "p99_us": Metric(s.p99, "us", n=s.n),
+        "p999_us": Metric(s.p999, "us", n=s.n),
+        "max_us": Metric(s.max, "us", n=s.n),
+        "min_us": Metric(s.min, "us", n=s.n),
+    }

@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.context import Context
 from harness.dataset import DatasetSpec
-from harness.errors import ServerGone
+from harness.errors import ServerGone, describe_error
 from harness.postgres import ServerTarget
 from harness.probes import StatementCount, StatementProbe
 from harness.roundtrips import RoundTripCounter
@@ -128,15 +128,10 @@ def timed_batch(
     return _sync_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup)
 
 
-def _describe_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:300]
-
-
 def _guard(target: ServerTarget, exc: Exception) -> None:
     """Turns an error into ServerGone when the server stopped answering."""
     if not target.is_alive():
-        raise ServerGone(f"PostgreSQL stopped answering: {_describe_error(exc)}") from exc
+        raise ServerGone(f"PostgreSQL stopped answering: {describe_error(exc)}") from exc
 
 
 def measure_point(
@@ -197,7 +192,7 @@ def _set_up_point(
     except Exception as exc:
         _guard(target, exc)
         for result in results.values():
-            result.status, result.detail = "failed", f"grid point setup: {_describe_error(exc)}"
+            result.status, result.detail = "failed", f"grid point setup: {describe_error(exc)}"
         return False
 
 
@@ -249,7 +244,7 @@ def _check_answers(
             continue
         except Exception as exc:
             _guard(target, exc)
-            result.status, result.detail = "failed", _describe_error(exc)
+            result.status, result.detail = "failed", describe_error(exc)
             continue
         if variant.name == scenario.reference:
             expected, reference_ok = canonical, True
@@ -309,7 +304,7 @@ def _count_statements(
                     )
                 except Exception as exc:
                     _guard(target, exc)
-                    result.status, result.detail = "failed", _describe_error(exc)
+                    result.status, result.detail = "failed", describe_error(exc)
         finally:
             counting.close()
 
@@ -333,7 +328,7 @@ def _warm_up(
         except Exception as exc:
             _guard(target, exc)
             results[variant.name].status = "failed"
-            results[variant.name].detail = _describe_error(exc)
+            results[variant.name].detail = describe_error(exc)
         on_step("", timing.warmup_s)
 
 
@@ -367,7 +362,7 @@ def _sample_in_rounds(
                 batch = timed_batch(variant, ctx, timing.slice_s, remaining, scenario.setup_op)
             except Exception as exc:
                 _guard(target, exc)
-                result.status, result.detail = "failed", _describe_error(exc)
+                result.status, result.detail = "failed", describe_error(exc)
                 result.samples_ns.clear()
                 continue
             before = min(result.spent_ns / 1e9, timing.measure_s)

@@ -27,13 +27,13 @@ import psycopg
 
 from harness.context import Context
 from harness.dataset import DatasetSpec
-from harness.errors import ServerGone
+from harness.errors import ServerGone, describe_error
 from harness.pools import CHECKOUT_TIMEOUTS, AsyncPool, PoolPlan, SyncPool
 from harness.postgres import ServerTarget
 from harness.records import Measurement, Metric
 from harness.roundtrips import RoundTripCounter
 from harness.scenario import Params, Scenario, Skip, Variant
-from harness.stats import mean_ci, summarise
+from harness.stats import latency_metrics, mean_ci, summarise
 from harness.verification import first_difference
 
 StepCallback = Callable[[str, float], None]
@@ -99,6 +99,18 @@ class _ClientLog:
     errors_at: list[int] = field(default_factory=list)
     timeouts_at: list[int] = field(default_factory=list)
     first_error: str = ""
+
+    def completed(self, started: int, checked_out: int, ended: int) -> None:
+        self.done_at.append(ended)
+        self.total_ns.append(ended - started)
+        self.wait_ns.append(checked_out - started)
+
+    def failed(self, exc: Exception, at: int) -> bool:
+        """Records an error; True when it was a checkout timeout (a pool's own limit)."""
+        timed_out = isinstance(exc, CHECKOUT_TIMEOUTS)
+        (self.timeouts_at if timed_out else self.errors_at).append(at)
+        self.first_error = self.first_error or describe_error(exc, 200)
+        return timed_out
 
 
 class ConnectionMonitor:
@@ -191,11 +203,6 @@ class _CpuMeter:
         return (end[1] - start[1]) / wall, server
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:200]
-
-
 def _summarise_logs(
     logs: list[_ClientLog],
     measure_from: int,
@@ -252,17 +259,10 @@ def drive_threads(
                 with pool.checkout() as conn:
                     t1 = clock()
                     request(conn, n)
-                t2 = clock()
-                log.done_at.append(t2)
-                log.total_ns.append(t2 - t0)
-                log.wait_ns.append(t1 - t0)
-            except CHECKOUT_TIMEOUTS as exc:
-                log.timeouts_at.append(clock())
-                log.first_error = log.first_error or _describe(exc)
+                log.completed(t0, t1, clock())
             except Exception as exc:
-                log.errors_at.append(clock())
-                log.first_error = log.first_error or _describe(exc)
-                time.sleep(0.001)  # a failing server must not become a busy loop
+                if not log.failed(exc, clock()):
+                    time.sleep(0.001)  # a failing server must not become a busy loop
             n += clients
             if think_s:
                 time.sleep(think_s)
@@ -310,17 +310,10 @@ async def drive_tasks(
                     async with pool.checkout() as conn:
                         t1 = clock()
                         await request(conn, n)
-                t2 = clock()
-                log.done_at.append(t2)
-                log.total_ns.append(t2 - t0)
-                log.wait_ns.append(t1 - t0)
-            except CHECKOUT_TIMEOUTS as exc:
-                log.timeouts_at.append(clock())
-                log.first_error = log.first_error or _describe(exc)
+                log.completed(t0, t1, clock())
             except Exception as exc:
-                log.errors_at.append(clock())
-                log.first_error = log.first_error or _describe(exc)
-                await asyncio.sleep(0.001)
+                if not log.failed(exc, clock()):
+                    await asyncio.sleep(0.001)
             n += clients
             if think_s:
                 await asyncio.sleep(think_s)
@@ -410,7 +403,7 @@ def round_trips_per_request(
 
 def _guard(direct: ServerTarget, exc: BaseException) -> None:
     if not direct.is_alive():
-        raise ServerGone(f"PostgreSQL stopped answering: {_describe(exc)}") from exc
+        raise ServerGone(f"PostgreSQL stopped answering: {describe_error(exc)}") from exc
 
 
 def measure_load_point(
@@ -446,7 +439,7 @@ def measure_load_point(
                 continue
             except Exception as exc:
                 _guard(direct, exc)
-                result.status, result.detail = "failed", _describe(exc)
+                result.status, result.detail = "failed", describe_error(exc)
                 continue
             if variant.name == scenario.reference:
                 expected = answer
@@ -475,7 +468,7 @@ def measure_load_point(
                     )
                 except Exception as exc:
                     _guard(direct, exc)
-                    result.status, result.detail = "failed", _describe(exc)
+                    result.status, result.detail = "failed", describe_error(exc)
                 on_step("", timing.warmup_s + timing.measure_s)
     except BaseException:
         loop.set_exception_handler(lambda _loop, _context: None)
@@ -550,12 +543,7 @@ def load_measurements(
             hung = sum(run.hung for run in r.runs)
             if latencies.size:
                 s = summarise(latencies, rng)
-                metrics["median_us"] = Metric(s.p50, "us", s.median_ci_low, s.median_ci_high, s.n)
-                metrics["mean_us"] = Metric(s.mean, "us", n=s.n)
-                metrics["p90_us"] = Metric(s.p90, "us", n=s.n)
-                metrics["p99_us"] = Metric(s.p99, "us", n=s.n)
-                metrics["p999_us"] = Metric(s.p999, "us", n=s.n)
-                metrics["max_us"] = Metric(s.max, "us", n=s.n)
+                metrics.update(latency_metrics(s))
                 p50, p99 = np.percentile(waits, [50, 99])
                 metrics["checkout_wait_p50_us"] = Metric(float(p50), "us", n=s.n)
                 metrics["checkout_wait_p99_us"] = Metric(float(p99), "us", n=s.n)
