@@ -56,12 +56,11 @@ class PoolPlan:
 
     `open` makes the pool (a coroutine for async pools, opened inside the runner's loop);
     `request(connection, n)` does request number `n` and returns its answer (sync or async like
-    the pool); `max_connections` is how many server connections it may open at most."""
+    the pool). How many connections a grid point may open is the scenario's `connections`."""
 
     open: Callable[[], SyncPool] | Callable[[], Awaitable[AsyncPool]]
     request: Callable[[Any, int], Any]
     is_async: bool
-    max_connections: int
 
 
 # --- SQLAlchemy -------------------------------------------------------------------------------

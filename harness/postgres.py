@@ -27,7 +27,7 @@ import psycopg
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from harness.errors import UserError
+from harness.errors import ServerGone, UserError, describe_error
 from harness.redaction import redact_text, redact_url
 
 DOCKER_IMAGE = "postgres:18"  # the same major version as the embedded binaries
@@ -159,6 +159,11 @@ class ServerTarget:
             # the cores the server may use: its pinned set, else (same host) all of them
             "cores": len(self.server_cpus) if self.server_cpus else None,
         }
+
+    def raise_if_gone(self, exc: BaseException) -> None:
+        """Turns `exc` into ServerGone when the server no longer answers; else returns."""
+        if not self.is_alive():
+            raise ServerGone(f"PostgreSQL stopped answering: {describe_error(exc)}") from exc
 
     def is_alive(self) -> bool:
         try:

@@ -102,7 +102,7 @@ import pytest
 from harness import registry
 from harness.context import Context
 from harness.dataset import DatasetSpec, ensure_dataset
-from harness.errors import UserError
+from harness.errors import UserError, describe_error
 from harness.postgres import ServerTarget, parse_url, provision
 from harness.runners.latency import PROFILES, timed_batch
 from harness.scenario import AxisValue, Params, Scenario, Skip, Variant
@@ -485,11 +485,6 @@ class ReferenceAnswer:
     problem: str | None = None
 
 
-def _describe_error(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
-
-
 def _call(variant: Variant, ctx: Context) -> Any:
     if variant.is_async:
         return ctx.loop.run_until_complete(variant.fn(ctx))
@@ -539,7 +534,7 @@ class BenchSession:
             return ReferenceAnswer(problem=f"skips this grid point ({exc})")
         except Exception as exc:
             self.stop_if_server_gone(exc)
-            return ReferenceAnswer(problem=f"failed here: {_describe_error(exc)}")
+            return ReferenceAnswer(problem=f"failed here: {describe_error(exc)}")
         finally:
             ctx.close()
             loop.close()
@@ -548,7 +543,7 @@ class BenchSession:
         """Ends the session when PostgreSQL stopped answering: every later test would fail."""
         if not self.target.is_alive():
             pytest.exit(
-                f"patternbench: PostgreSQL stopped answering: {_describe_error(exc)}",
+                f"patternbench: PostgreSQL stopped answering: {describe_error(exc)}",
                 returncode=pytest.ExitCode.TESTS_FAILED,
             )
 

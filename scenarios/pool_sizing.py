@@ -158,9 +158,7 @@ def _settings(ctx: Context, **changes: Any) -> PoolSettings:
 def psycopg_pool(ctx: Context) -> PoolPlan:
     """psycopg_pool.ConnectionPool (sync, threads), min = max = pool_size, autocommit."""
     s = _settings(ctx)
-    return PoolPlan(
-        lambda: pools.psycopg_connection_pool(ctx.target, s), _psycopg_request, False, s.size
-    )
+    return PoolPlan(lambda: pools.psycopg_connection_pool(ctx.target, s), _psycopg_request, False)
 
 
 @scenario.variant
@@ -168,10 +166,7 @@ def psycopg_async_pool(ctx: Context) -> PoolPlan:
     """psycopg_pool.AsyncConnectionPool (asyncio tasks), min = max = pool_size, autocommit."""
     s = _settings(ctx)
     return PoolPlan(
-        lambda: pools.psycopg_async_connection_pool(ctx.target, s),
-        _psycopg_async_request,
-        True,
-        s.size,
+        lambda: pools.psycopg_async_connection_pool(ctx.target, s), _psycopg_async_request, True
     )
 
 
@@ -180,23 +175,21 @@ def asyncpg_pool(ctx: Context) -> PoolPlan:
     """asyncpg.create_pool (asyncio tasks), min = max = pool_size, resetting each connection on
     release (its default: one more round trip per request)."""
     s = _settings(ctx)
-    return PoolPlan(lambda: pools.asyncpg_pool(ctx.target, s), _asyncpg_request, True, s.size)
+    return PoolPlan(lambda: pools.asyncpg_pool(ctx.target, s), _asyncpg_request, True)
 
 
 @scenario.variant
 def asyncpg_pool_no_reset(ctx: Context) -> PoolPlan:
     """asyncpg.create_pool with reset on release turned off (a no-op `reset`)."""
     s = _settings(ctx, reset_on_release=False)
-    return PoolPlan(lambda: pools.asyncpg_pool(ctx.target, s), _asyncpg_request, True, s.size)
+    return PoolPlan(lambda: pools.asyncpg_pool(ctx.target, s), _asyncpg_request, True)
 
 
 @scenario.variant
 def queuepool(ctx: Context) -> PoolPlan:
     """SQLAlchemy QueuePool on psycopg (sync, threads), pool_size, max_overflow=0."""
     s = _settings(ctx)
-    return PoolPlan(
-        lambda: pools.sqlalchemy_queuepool(ctx.target, s), _sqlalchemy_request, False, s.size
-    )
+    return PoolPlan(lambda: pools.sqlalchemy_queuepool(ctx.target, s), _sqlalchemy_request, False)
 
 
 @scenario.variant
@@ -204,18 +197,14 @@ def queuepool_overflow(ctx: Context) -> PoolPlan:
     """SQLAlchemy QueuePool with its default max_overflow=10: up to 10 extra connections,
     closed again when returned while the pool is full."""
     s = _settings(ctx, max_overflow=10)
-    return PoolPlan(
-        lambda: pools.sqlalchemy_queuepool(ctx.target, s), _sqlalchemy_request, False, s.size + 10
-    )
+    return PoolPlan(lambda: pools.sqlalchemy_queuepool(ctx.target, s), _sqlalchemy_request, False)
 
 
 @scenario.variant
 def sqlalchemy_async(ctx: Context) -> PoolPlan:
     """SQLAlchemy async engine on asyncpg (AsyncAdaptedQueuePool), max_overflow=0."""
     s = _settings(ctx)
-    return PoolPlan(
-        lambda: pools.sqlalchemy_async(ctx.target, s), _sqlalchemy_async_request, True, s.size
-    )
+    return PoolPlan(lambda: pools.sqlalchemy_async(ctx.target, s), _sqlalchemy_async_request, True)
 
 
 @scenario.variant
@@ -225,7 +214,4 @@ def nullpool(ctx: Context) -> PoolPlan:
     if int(ctx.params.pool_size) != 1:
         raise Skip("NullPool has no size; measured at pool_size=1")
     s = _settings(ctx)
-    clients = int(ctx.params.clients)
-    return PoolPlan(
-        lambda: pools.sqlalchemy_nullpool(ctx.target, s), _sqlalchemy_request, False, clients
-    )
+    return PoolPlan(lambda: pools.sqlalchemy_nullpool(ctx.target, s), _sqlalchemy_request, False)

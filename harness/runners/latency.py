@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.context import Context
 from harness.dataset import DatasetSpec
-from harness.errors import ServerGone, describe_error
+from harness.errors import describe_error
 from harness.postgres import ServerTarget
 from harness.probes import StatementCount, StatementProbe
 from harness.roundtrips import RoundTripCounter
@@ -128,12 +128,6 @@ def timed_batch(
     return _sync_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup)
 
 
-def _guard(target: ServerTarget, exc: Exception) -> None:
-    """Turns an error into ServerGone when the server stopped answering."""
-    if not target.is_alive():
-        raise ServerGone(f"PostgreSQL stopped answering: {describe_error(exc)}") from exc
-
-
 def measure_point(
     scenario: Scenario,
     variants: list[Variant],
@@ -190,7 +184,7 @@ def _set_up_point(
         scenario.setup_point(ctx)
         return True
     except Exception as exc:
-        _guard(target, exc)
+        target.raise_if_gone(exc)
         for result in results.values():
             result.status, result.detail = "failed", f"grid point setup: {describe_error(exc)}"
         return False
@@ -243,7 +237,7 @@ def _check_answers(
             result.status, result.detail = "skipped", str(exc)
             continue
         except Exception as exc:
-            _guard(target, exc)
+            target.raise_if_gone(exc)
             result.status, result.detail = "failed", describe_error(exc)
             continue
         if variant.name == scenario.reference:
@@ -303,7 +297,7 @@ def _count_statements(
                         round_trips=sum(c.round_trips or 0 for c in counts) / len(counts),
                     )
                 except Exception as exc:
-                    _guard(target, exc)
+                    target.raise_if_gone(exc)
                     result.status, result.detail = "failed", describe_error(exc)
         finally:
             counting.close()
@@ -326,7 +320,7 @@ def _warm_up(
         try:
             timed_batch(variant, ctx, timing.warmup_s, timing.max_samples, scenario.setup_op)
         except Exception as exc:
-            _guard(target, exc)
+            target.raise_if_gone(exc)
             results[variant.name].status = "failed"
             results[variant.name].detail = describe_error(exc)
         on_step("", timing.warmup_s)
@@ -361,7 +355,7 @@ def _sample_in_rounds(
             try:
                 batch = timed_batch(variant, ctx, timing.slice_s, remaining, scenario.setup_op)
             except Exception as exc:
-                _guard(target, exc)
+                target.raise_if_gone(exc)
                 result.status, result.detail = "failed", describe_error(exc)
                 result.samples_ns.clear()
                 continue

@@ -27,7 +27,7 @@ import psycopg
 
 from harness.context import Context
 from harness.dataset import DatasetSpec
-from harness.errors import ServerGone, describe_error
+from harness.errors import describe_error
 from harness.pools import CHECKOUT_TIMEOUTS, AsyncPool, PoolPlan, SyncPool
 from harness.postgres import ServerTarget
 from harness.records import Measurement, Metric
@@ -401,11 +401,6 @@ def round_trips_per_request(
             counting.close()
 
 
-def _guard(direct: ServerTarget, exc: BaseException) -> None:
-    if not direct.is_alive():
-        raise ServerGone(f"PostgreSQL stopped answering: {describe_error(exc)}") from exc
-
-
 def measure_load_point(
     scenario: Scenario,
     variants: list[Variant],
@@ -438,7 +433,7 @@ def measure_load_point(
                 result.status, result.detail = "skipped", str(exc)
                 continue
             except Exception as exc:
-                _guard(direct, exc)
+                direct.raise_if_gone(exc)
                 result.status, result.detail = "failed", describe_error(exc)
                 continue
             if variant.name == scenario.reference:
@@ -453,7 +448,7 @@ def measure_load_point(
             try:
                 result.round_trips = round_trips_per_request(scenario, variant, ctx, direct, loop)
             except Exception as exc:  # counting is a diagnostic; the load still runs
-                _guard(direct, exc)
+                direct.raise_if_gone(exc)
         for repetition in range(timing.repetitions):
             ready = [v for v in variants if v.name in plans]
             shift = repetition % len(ready) if ready else 0
@@ -467,7 +462,7 @@ def measure_load_point(
                         _load_once(plans[variant.name], clients, timing, scenario, direct, loop)
                     )
                 except Exception as exc:
-                    _guard(direct, exc)
+                    direct.raise_if_gone(exc)
                     result.status, result.detail = "failed", describe_error(exc)
                 on_step("", timing.warmup_s + timing.measure_s)
     except BaseException:
