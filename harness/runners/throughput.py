@@ -58,7 +58,7 @@ class LoadTiming:
 
 PROFILES: dict[str, LoadTiming] = {
     "quick": LoadTiming(warmup_s=0.3, measure_s=1.0, repetitions=1),
-    "full": LoadTiming(warmup_s=0.5, measure_s=2.0, repetitions=3),
+    "full": LoadTiming(warmup_s=0.3, measure_s=1.5, repetitions=2),
 }
 
 
