@@ -183,3 +183,51 @@ def load_chart(
     plt.close(fig)
     write_atomic(path, buffer.getvalue())
     return True
+
+
+def http_chart(
+    record: ScenarioRecord, measurements: list[Measurement], path: Path, subtitle: str = ""
+) -> bool:
+    """Grouped bars per endpoint, one bar per app: requests/s (with its 95% CI) and p99.
+    False when there is nothing to draw."""
+    ok = [m for m in measurements if m.status == "ok" and "ops_per_s" in m.metrics]
+    if not ok:
+        return False
+    endpoints = list(dict.fromkeys(str(m.params.get("endpoint", "")) for m in measurements))
+    variants = [v for v in record.variants if any(m.variant == v for m in ok)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    colours = plt.get_cmap("tab10")
+    width = 0.8 / max(1, len(variants))
+    for index, variant in enumerate(variants):
+        xs, ops, lows, highs, p99 = [], [], [], [], []
+        for position, endpoint in enumerate(endpoints):
+            m = next(
+                (x for x in ok if x.variant == variant and x.params.get("endpoint") == endpoint),
+                None,
+            )
+            if m is None:
+                continue
+            rate = m.metrics["ops_per_s"]
+            xs.append(position + (index - (len(variants) - 1) / 2) * width)
+            ops.append(rate.value)
+            lows.append(max(0.0, rate.value - (rate.ci_low or rate.value)))
+            highs.append(max(0.0, (rate.ci_high or rate.value) - rate.value))
+            p99.append(m.metrics["p99_us"].value / 1e3 if "p99_us" in m.metrics else math.nan)
+        colour = colours(index % 10)
+        left.bar(xs, ops, width, yerr=[lows, highs], capsize=2, color=colour, label=variant)
+        right.bar(xs, p99, width, color=colour)
+    for ax, label in ((left, "requests per second"), (right, "p99 latency (ms)")):
+        ax.set_xticks(range(len(endpoints)))
+        ax.set_xticklabels(endpoints)
+        ax.set_ylabel(label)
+        ax.grid(True, axis="y", alpha=0.3)
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=9)
+    title = f"{record.name}: requests/s and p99 per endpoint"
+    fig.suptitle(f"{title} ({subtitle.strip()})" if subtitle else title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * math.ceil(len(labels) / 3), 1, 0.95))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+    return True

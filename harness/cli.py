@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import environment, registry
+from harness.appserver import SERVERS, ServeOptions
 from harness.console import RunProgress, summary_tables
 from harness.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone, UserError
@@ -32,7 +33,9 @@ from harness.postgres import RestartableServer, ServerTarget, provision
 from harness.records import RunRecord
 from harness.redaction import redact_text
 from harness.report import write_report
+from harness.runners.http import HttpOptions
 from harness.runners.latency import PROFILES
+from harness.scenario import Scenario
 from harness.store import RunFolder, check_writable, new_run_id, write_atomic
 from harness.units import duration, parse_rtt_list, rtt_text
 from harness.watchdog import Watchdog
@@ -169,6 +172,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="when nothing progressed for S seconds and the server does not answer a new "
         "connection, the suite's own server is killed and replaced (default 60)",
     )
+    http = p.add_argument_group("http scenario")
+    http.add_argument(
+        "--app-server",
+        choices=SERVERS,
+        default="uvicorn",
+        help="what serves the apps under test (default uvicorn)",
+    )
+    http.add_argument(
+        "--app-workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="server worker processes per app (default 1)",
+    )
+    http.add_argument(
+        "--locust-workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="run locust distributed: one master and N worker processes (default: one process)",
+    )
+    http.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=None,
+        metavar="R",
+        help="constant-rate mode: R requests/s in all, to see latency below saturation "
+        "(default: closed loop, as fast as the app answers)",
+    )
 
     p = verbs.add_parser(
         "report", help="rebuild report.md and charts/ of a stored run (no database)"
@@ -295,6 +327,17 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _check_categories(scenario: Scenario, overrides: dict[str, str]) -> None:
+    """A text axis (endpoint, width, nesting...) takes only the values the scenario knows."""
+    for name, raw in overrides.items():
+        known = list(dict.fromkeys([*scenario.quick.values(name), *scenario.full.values(name)]))
+        if not all(isinstance(v, str) for v in known):
+            continue
+        for text in (t.strip() for t in raw.split(",")):
+            if text not in known:
+                raise UserError(f"unknown {name} {text!r}; valid: {', '.join(map(str, known))}")
+
+
 def _plans(args: argparse.Namespace) -> list[Plan]:
     available = registry.discover(args.scenario_path)
     chosen = registry.select(available, args.scenario)
@@ -308,16 +351,22 @@ def _plans(args: argparse.Namespace) -> list[Plan]:
         for name in args.variant:
             if name not in known:
                 raise UserError(f"unknown variant {name!r}; valid: {', '.join(sorted(known))}")
+    http = HttpOptions(
+        serve=ServeOptions(server=args.app_server, workers=args.app_workers),
+        locust_workers=args.locust_workers or 0,
+        rate=args.rate or 0.0,
+    )
     plans = []
     for scenario in chosen:
         grid = scenario.grid(args.profile)
         mine = {k: v for k, v in overrides.items() if k in grid.names}
+        _check_categories(scenario, mine)
         grid = grid.override(mine) if mine else grid
         wanted = [v for v in (args.variant or []) if v in scenario.variants] or None
         if args.variant and not wanted:
             continue
         variants = tuple(scenario.select_variants(wanted))
-        plans.append(Plan(scenario, variants, grid, rtts_ms=tuple(args.rtt)))
+        plans.append(Plan(scenario, variants, grid, rtts_ms=tuple(args.rtt), http=http))
     return plans
 
 

@@ -61,7 +61,8 @@ def summary_tables(run: RunRecord) -> list[Table]:
         ms = [m for m in run.measurements if m.scenario == record.name and m.rtt_ms == rtt]
         variants = [*record.natives, *record.variants]
         at = f", rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
-        shown = "requests/s" if record.runner == "throughput" else "median per op"
+        by_rate = record.runner in ("throughput", "http")
+        shown = "requests/s" if by_rate else "median per op"
         table = Table(title=f"{record.name}: {record.question} ({shown}{at})", title_justify="left")
         table.add_column(" / ".join(name for name, _ in record.axes), no_wrap=True)
         for name in variants:
@@ -83,7 +84,7 @@ def summary_tables(run: RunRecord) -> list[Table]:
                 else:
                     text = (
                         f"{m.metrics['ops_per_s'].value:,.0f}/s"
-                        if record.runner == "throughput" and "ops_per_s" in m.metrics
+                        if by_rate and "ops_per_s" in m.metrics
                         else duration(m.metrics["median_us"].value)
                     )
                     cells.append(f"[bold green]{text}[/bold green]" if m.is_best else text)

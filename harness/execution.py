@@ -16,6 +16,8 @@ from harness.netem import at_distance
 from harness.postgres import ServerTarget
 from harness.probes import StatementProbe
 from harness.records import Measurement, Metric, RunRecord, ScenarioRecord, point_label
+from harness.runners.http import PROFILES as HTTP_PROFILES
+from harness.runners.http import HttpOptions, http_measurements, measure_http_point
 from harness.runners.latency import PROFILES as LATENCY_PROFILES
 from harness.runners.latency import Timing, VariantResult, measure_point
 from harness.runners.throughput import PROFILES as LOAD_PROFILES
@@ -35,10 +37,13 @@ class Plan:
     variants: tuple[Variant, ...]
     grid: Grid
     rtts_ms: tuple[float, ...] = (0.0,)
+    http: HttpOptions = field(default_factory=HttpOptions)
 
     def planned_seconds(self, profile: str) -> float:
         if self.scenario.runner == "throughput":
             per_variant = LOAD_PROFILES[profile].planned_s
+        elif self.scenario.runner == "http":
+            per_variant = HTTP_PROFILES[profile].planned_s
         else:
             per_variant = LATENCY_PROFILES[profile].planned_s
         return len(self.rtts_ms) * len(self.grid) * len(self.variants) * per_variant
@@ -89,7 +94,7 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
         dataset={"spec_fingerprint": s.dataset_for(profile).fingerprint},
         rtts_ms=list(plan.rtts_ms),
         runner=s.runner,
-        clients_axis=s.clients_axis if s.runner == "throughput" else None,
+        clients_axis=s.clients_axis if s.runner in ("throughput", "http") else None,
         knee_axis=s.knee_axis,
     )
 
@@ -284,6 +289,9 @@ class _ScenarioRun:
         if s.runner == "throughput":
             self._measure_load(params, timed_target, rtt_ms)
             return
+        if s.runner == "http":
+            self._measure_http(params, timed_target, rtt_ms)
+            return
         results = measure_point(
             s, list(self.plan.variants), params, timed_target, self.spec, self.timing,
             self.probe, self.on_step, run_natives=self.with_natives, direct=self.target,
@@ -314,6 +322,27 @@ class _ScenarioRun:
                 self.folder.samples[sample_key(s.name, r.variant, label)] = np.concatenate(
                     [run.latencies_ns for run in r.runs]
                 )
+            elif r.status not in ("ok", "skipped"):
+                self.on_note(f"{s.name} {label}: {r.variant} {r.status.upper()}: {r.detail}")
+        self.update()
+        self.folder.save(self.run)
+
+    def _measure_http(self, params: Params, timed_target: ServerTarget, rtt_ms: float) -> None:
+        s, timing = self.plan.scenario, HTTP_PROFILES[self.profile]
+        results = measure_http_point(
+            s, list(self.plan.variants), params, timed_target, self.spec, timing,
+            self.plan.http, self.on_step, direct=self.target,
+        )  # fmt: skip
+        self.run.measurements.extend(
+            http_measurements(s.name, params, results, self.rng, rtt_ms, timing.slices)
+        )
+        label = point_label(params.as_dict(), rtt_ms)
+        for r in results:
+            if r.status == "ok" and r.outcome is not None:
+                rec = r.outcome.recorded
+                self.folder.samples[sample_key(s.name, r.variant, label)] = (
+                    rec.times_ms[~rec.failed] * 1e6
+                ).astype(np.int64)  # ns, as the other runners store them
             elif r.status not in ("ok", "skipped"):
                 self.on_note(f"{s.name} {label}: {r.variant} {r.status.upper()}: {r.detail}")
         self.update()

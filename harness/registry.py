@@ -41,7 +41,7 @@ def discover(extra_paths: list[Path] | None = None) -> dict[str, Scenario]:
     """Every scenario by name: built-in ones first, then each `--scenario-path` folder's."""
     found: dict[str, Scenario] = {}
     for info in sorted(pkgutil.iter_modules(builtin_package.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
+        if info.name.startswith("_") or info.ispkg:  # packages hold a scenario's parts (apps)
             continue
         module = importlib.import_module(f"scenarios.{info.name}")
         scenario = _scenario_of(module)

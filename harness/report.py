@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.charts import latency_chart
+from harness.http_report import render_http
 from harness.load_report import render_load
 from harness.records import (
     AxisValue,
@@ -397,6 +398,10 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
             for rtt in rtts:
                 mine = [m for m in ms if m.rtt_ms == rtt]
                 lines += render_load(run, record, mine, folder, rtt)
+            continue
+        if record.runner == "http":
+            for rtt in rtts:
+                lines += render_http(record, [m for m in ms if m.rtt_ms == rtt], folder, rtt)
             continue
         lines += _distance(record, ms, samples)
         for rtt in rtts:

@@ -12,6 +12,7 @@ import inspect
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.dataset import DatasetSpec
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from harness.context import Context  # context imports this module
 
 AxisValue = int | float | str | bool
+RUNNERS = ("latency", "throughput", "http")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -164,6 +166,11 @@ class Scenario:
     think_time_s: float = 0.0
     connections: Callable[[Params], int] | None = None
     knee_axis: str | None = None  # report where ops/s stops rising along this axis
+    # The HTTP runner (runner="http"): variants return a harness.appserver.AppPlan; the apps are
+    # loaded by `locustfile` (users = `clients_axis`) after answering `parity_requests(ctx)`
+    # as the reference app does (each answer passed through `normalise`).
+    locustfile: Path | None = None
+    parity_requests: Callable[[Context], list[Any]] | None = None
     doc: str = ""
     variants: dict[str, Variant] = field(default_factory=dict)
 
@@ -228,9 +235,13 @@ class Scenario:
             raise ValueError(
                 f"scenario {self.name!r}: rate_axis {self.rate_axis!r} is not a grid axis"
             )
-        if self.runner not in ("latency", "throughput"):
-            raise ValueError(f"scenario {self.name!r}: runner must be latency or throughput")
-        if self.runner == "throughput" and self.clients_axis not in self.quick.names:
+        if self.runner not in RUNNERS:
+            raise ValueError(f"scenario {self.name!r}: runner must be one of {', '.join(RUNNERS)}")
+        if self.runner == "http" and (self.locustfile is None or self.parity_requests is None):
+            raise ValueError(
+                f"scenario {self.name!r}: an http scenario needs a locustfile and parity_requests"
+            )
+        if self.runner in ("throughput", "http") and self.clients_axis not in self.quick.names:
             raise ValueError(
                 f"scenario {self.name!r}: clients_axis {self.clients_axis!r} is not a grid axis"
             )

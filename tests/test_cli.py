@@ -43,7 +43,7 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
     return [
         (
             ["run", "--scenario", "nope"],
-            "unknown scenario 'nope'; valid: bulk_insert, loading, pool_sizing, reads",
+            "unknown scenario 'nope'; valid: bulk_insert, http, loading, pool_sizing, reads",
         ),
         (["run", "--variant", "nope"], "unknown variant 'nope'; valid: "),
         (
@@ -53,7 +53,7 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
         (["run", "--grid", "users"], "expected AXIS=V1,V2"),
         (
             ["run", "--grid", "colour=red"],
-            "unknown grid axis 'colour'; valid: clients, keys, nesting, pool_size, posts_per_user, rows, users, width",
+            "unknown grid axis 'colour'; valid: clients, endpoint, keys, nesting, pool_size, posts_per_user, rows, users, width",
         ),
         (["run", "--grid", "users=0"], "takes positive values"),
         (["run", "--grid", "users=-5"], "takes positive values"),
@@ -90,6 +90,14 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
         (["run", "--rtt", "0,,1ms"], "has an empty value"),
         (["run", "--rtt", "5s"], "is more than 1000 ms"),
         (["check", "--rtt", "fast"], "rtt 'fast': expected 0 or a number with a unit"),
+        (["run", "--app-server", "gunicorn"], "invalid choice: 'gunicorn'"),
+        (["run", "--app-workers", "0"], "'0' must be positive"),
+        (["run", "--locust-workers", "two"], "'two' is not a whole number"),
+        (["run", "--rate", "0"], "'0' must be positive"),
+        (
+            ["run", "--scenario", "http", "--grid", "endpoint=delete_everything"],
+            "unknown endpoint 'delete_everything'; valid: user, activity, posts_page, create_post",
+        ),
     ]
 
 

@@ -83,7 +83,8 @@ def test_registry_finds_builtin_and_team_scenarios(tmp_path):
     found = registry.discover([tmp_path])
     assert "loading" in found and "mine" in found
     with pytest.raises(
-        UserError, match="unknown scenario 'nope'; valid: bulk_insert, loading, pool_sizing, reads"
+        UserError,
+        match="unknown scenario 'nope'; valid: bulk_insert, http, loading, pool_sizing, reads",
     ):
         registry.select(found, ["nope"])
 

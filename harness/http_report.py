@@ -1,0 +1,135 @@
+"""The report section of an HTTP scenario: requests/s and p99 per app and endpoint, verdicts, and
+which process (app server, locust, PostgreSQL) ran out of CPU first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.charts import http_chart
+from harness.records import AxisValue, Measurement, ScenarioRecord
+from harness.units import duration, rtt_text
+
+
+def _value(m: Measurement, metric: str) -> float | None:
+    found = m.metrics.get(metric)
+    return found.value if found else None
+
+
+def _apart(a: Measurement, b: Measurement) -> bool:
+    ra, rb = a.metrics["ops_per_s"], b.metrics["ops_per_s"]
+    return (ra.ci_low or 0) > (rb.ci_high or 0) or (ra.ci_high or 0) < (rb.ci_low or 0)
+
+
+def _cell(m: Measurement | None) -> str:
+    if m is None:
+        return ""
+    if m.status != "ok" or "ops_per_s" not in m.metrics:
+        return f"**{m.status.upper()}**"
+    ops = m.metrics["ops_per_s"]
+    text = f"{ops.value:,.0f} ({ops.ci_low or 0:,.0f}-{ops.ci_high or 0:,.0f})"
+    return f"**{text}**" if m.is_best else text
+
+
+def _cpu(m: Measurement) -> str:
+    parts = []
+    for name, label in (("app", "app"), ("locust", "locust"), ("postgres", "pg")):
+        value = _value(m, f"{name}_cpu_pct")
+        if value is not None:
+            parts.append(f"{label} {value:.0f}%")
+    return " · ".join(parts)
+
+
+def _points(ms: list[Measurement]) -> list[dict[str, AxisValue]]:
+    points: list[dict[str, AxisValue]] = []
+    for m in ms:
+        if m.params not in points:
+            points.append(m.params)
+    return points
+
+
+def render_http(
+    record: ScenarioRecord, ms: list[Measurement], folder: Path, rtt: float
+) -> list[str]:
+    at = f" at rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
+    users_axis = record.clients_axis or "users"
+    lines = [f"### Verdicts{at}", ""]
+    for params in _points(ms):
+        mine = [
+            m for m in ms if m.params == params and m.status == "ok" and "ops_per_s" in m.metrics
+        ]
+        label = " ".join(f"{k}={v}" for k, v in params.items())
+        if not mine:
+            continue
+        best = max(mine, key=lambda m: m.metrics["ops_per_s"].value)
+        lines.append(
+            f"- **{label}**: fastest {best.variant}, {best.metrics['ops_per_s'].value:,.0f} "
+            f"requests/s, p99 {duration(_value(best, 'p99_us') or 0)}; {best.detail or 'no CPU data'}."
+        )
+        for fast, slow in record.comparisons:
+            a = next((m for m in mine if m.variant == fast), None)
+            b = next((m for m in mine if m.variant == slow), None)
+            if a is None or b is None:
+                continue
+            ra, rb = a.metrics["ops_per_s"].value, b.metrics["ops_per_s"].value
+            verdict = (
+                f"{ra / rb:.2f}x the requests/s"
+                if _apart(a, b)
+                else f"{ra / rb:.2f}x (95% CIs overlap: no clear difference)"
+            )
+            lines.append(f"  - {fast} vs {slow}: {verdict}")
+    locust_bound = [m for m in ms if "bottleneck: locust" in m.detail]
+    if locust_bound:
+        lines.append(
+            f"- **The load generator was the limit** at {len(locust_bound)} of "
+            f"{sum(1 for m in ms if m.status == 'ok')} measurements: there, requests/s is "
+            "locust's ceiling, not the app's. Use `--locust-workers N` (or another machine)."
+        )
+    failed = [m for m in ms if m.status not in ("ok", "skipped")]
+    for m in failed:
+        lines.append(f"- **{m.variant} {m.status.upper()}** at {m.label}: {m.detail}")
+    lines.append("")
+    suffix = f"-rtt{rtt:g}ms" if at else ""
+    for users in dict(record.axes).get(users_axis, []):
+        subset = [m for m in ms if m.params.get(users_axis) == users]
+        chart = folder / "charts" / f"{record.name}-{users}{users_axis}{suffix}.png"
+        if http_chart(record, subset, chart, f"{users} {users_axis}{at}"):
+            lines += [f"![{record.name} at {users} {users_axis}{at}](charts/{chart.name})", ""]
+    lines += [f"### Requests/s (95% CI){at}", ""]
+    lines.append("| variant | " + " | ".join(_axis_label(p) for p in _points(ms)) + " |")
+    lines.append("|---|" + "---:|" * len(_points(ms)))
+    for variant in record.variants:
+        cells = [
+            _cell(next((m for m in ms if m.variant == variant and m.params == p), None))
+            for p in _points(ms)
+        ]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"### Latency, failures and CPU{at}", ""]
+    lines.append(
+        "Latency is each request's own time as locust measured it (body read), in the measured "
+        "window only; locust's whole-run CSV figures are kept in run.json as `locust_*`. "
+        "CPU is % of one core over the window: app server, locust, PostgreSQL."
+    )
+    lines.append("")
+    lines.append("| point | variant | p50 | p90 | p99 | p99.9 | failures | CPU | bottleneck |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---|---|")
+    for p in _points(ms):
+        for variant in record.variants:
+            m = next((x for x in ms if x.variant == variant and x.params == p), None)
+            if m is None or m.status != "ok":
+                continue
+            cols = [
+                duration(v) if (v := _value(m, k)) is not None else ""
+                for k in ("median_us", "p90_us", "p99_us", "p999_us")
+            ]
+            errors = int(_value(m, "errors") or 0)
+            lines.append(
+                f"| {_axis_label(p)} | {variant} | {' | '.join(cols)} | {errors:,} | {_cpu(m)} | "
+                f"{m.detail} |"
+            )
+    lines.append("")
+    return lines
+
+
+def _axis_label(params: dict[str, AxisValue]) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())

@@ -1,0 +1,381 @@
+"""The HTTP runner: each variant is an app served in its own process, loaded by locust.
+
+Per grid point: every variant's app is started (uvicorn or granian, on 127.0.0.1) and
+health-checked; the parity check sends the scenario's requests (valid and invalid ones) to each
+app and requires the reference app's status codes and JSON bodies; then each app that agreed is
+loaded in turn by locust for warm-up + measurement. Recorded per variant: requests/s with a CI
+over time slices, latency percentiles from each request's own time (not locust's whole-ms
+buckets), failures, the CPU of the app server, of locust and of PostgreSQL over the measured
+window, and which of them was the bottleneck. An app that crashes, or a locust that dies, fails
+that variant with the reason; the servers and locust processes are always stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from harness.appserver import AppPlan, AppServer, ServeOptions
+from harness.context import Context
+from harness.dataset import DatasetSpec
+from harness.errors import UserError, describe_error
+from harness.locust_recorder import LoadSettings
+from harness.locust_run import LocustOptions, LocustOutcome, run_locust
+from harness.postgres import ServerTarget
+from harness.records import Measurement, Metric
+from harness.scenario import Params, Scenario, Skip, Variant
+from harness.stats import latency_metrics, mean_ci, summarise
+from harness.verification import first_difference
+
+StepCallback = Callable[[str, float], None]
+SATURATED = 0.9  # a process tree at 90% of the cores it can use is the bottleneck
+
+
+@dataclass(frozen=True)
+class HttpTiming:
+    warmup_s: float
+    measure_s: float
+    slices: int = 5
+
+    @property
+    def planned_s(self) -> float:
+        return self.warmup_s + self.measure_s + 3.0  # + locust's own start and stop
+
+
+PROFILES: dict[str, HttpTiming] = {
+    "quick": HttpTiming(warmup_s=1.0, measure_s=4.0),
+    "full": HttpTiming(warmup_s=2.0, measure_s=10.0),
+}
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """Run-level choices for HTTP scenarios (from the command line)."""
+
+    serve: ServeOptions = field(default_factory=ServeOptions)
+    locust_workers: int = 0
+    rate: float = 0.0  # total requests/s; 0 = closed loop (as fast as the app answers)
+
+    def __post_init__(self) -> None:
+        if self.locust_workers < 0:
+            raise UserError(f"--locust-workers must be 0 or more, got {self.locust_workers}")
+        if self.rate < 0:
+            raise UserError(f"--rate must be positive, got {self.rate:g}")
+
+
+@dataclass(frozen=True)
+class ParityRequest:
+    """One request of the parity check; `body` is sent as raw bytes (to include broken JSON)."""
+
+    method: str
+    path: str
+    body: bytes | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class HttpResult:
+    variant: str
+    status: str = "ok"  # ok | wrong | failed | skipped
+    detail: str = ""
+    outcome: LocustOutcome | None = None
+    server_cores: int | None = None
+    app_workers: int = 1
+    rate: float = 0.0
+    measure_s: float = 0.0
+
+
+def parity_answers(
+    server: AppServer, requests: list[ParityRequest], normalise: Callable[[Any], Any] | None
+) -> list[Any]:
+    """(request, status, JSON body) for each request, bodies normalised by the scenario."""
+    answers = []
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        for request in requests:
+            headers = {"content-type": "application/json"} if request.body is not None else {}
+            response = client.request(
+                request.method, request.path, content=request.body, headers=headers
+            )
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = {"not json": response.text[:200]}
+            answer = {"request": request.label, "status": response.status_code, "body": body}
+            answers.append(normalise(answer) if normalise else answer)
+    return answers
+
+
+def _check_budget(plans: dict[str, AppPlan], options: HttpOptions, target: ServerTarget) -> None:
+    try:
+        limit = int(target.settings.get("max_connections", "")) - 6
+    except ValueError:
+        return
+    needs = sum(p.connections_per_worker * options.serve.workers for p in plans.values())
+    if needs > limit:
+        raise UserError(
+            f"{len(plans)} apps x {options.serve.workers} workers may open {needs} connections, "
+            f"but the server's max_connections is {target.settings['max_connections']}; "
+            "use fewer --app-workers or --variant"
+        )
+
+
+def measure_http_point(
+    scenario: Scenario,
+    variants: list[Variant],
+    params: Params,
+    target: ServerTarget,
+    dataset: DatasetSpec,
+    timing: HttpTiming,
+    options: HttpOptions,
+    on_step: StepCallback = lambda _label, _units: None,
+    direct: ServerTarget | None = None,
+) -> list[HttpResult]:
+    """Starts every variant's app, checks their answers against the reference app's, then
+    loads each app that agreed, one after another."""
+    direct = direct or target
+    assert scenario.locustfile is not None and scenario.parity_requests is not None
+    results = {v.name: HttpResult(v.name) for v in variants}
+    loop = asyncio.new_event_loop()
+    ctx = Context(target, params, dataset, loop)
+    plans: dict[str, AppPlan] = {}
+    try:
+        if scenario.setup_point is not None:
+            scenario.setup_point(ctx)
+        for variant in variants:
+            try:
+                plans[variant.name] = variant.fn(ctx)
+            except Skip as exc:
+                results[variant.name].status, results[variant.name].detail = "skipped", str(exc)
+        requests = scenario.parity_requests(ctx)
+    finally:
+        ctx.close()
+        loop.close()
+    _check_budget(plans, options, direct)
+    users = int(params.as_dict()[scenario.clients_axis])
+    with (
+        tempfile.TemporaryDirectory(prefix="patternbench-http-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        work = Path(tmp)
+        servers: dict[str, AppServer] = {}
+        for name, plan in plans.items():  # start all, then wait: they start in parallel
+            servers[name] = stack.enter_context(AppServer(name, plan, options.serve, work))
+        on_step(f"{scenario.name} {params.label} · starting {len(servers)} apps", 0.0)
+        for name, server in servers.items():
+            try:
+                server.wait_ready()
+            except RuntimeError as exc:
+                direct.raise_if_gone(exc)
+                results[name].status, results[name].detail = "failed", str(exc)
+        _parity(scenario, variants, servers, requests, results, direct, on_step, params)
+        ready = [v for v in variants if results[v.name].status == "ok"]
+        for variant in ready:
+            result, server = results[variant.name], servers[variant.name]
+            on_step(f"{params.label} · {variant.name} × {users} users", 0.0)
+            settings = LoadSettings(
+                warmup_s=timing.warmup_s,
+                measure_s=timing.measure_s,
+                out=work / variant.name,
+                users=users,
+                rate=options.rate,
+                params={**params.as_dict(), "think_s": scenario.think_time_s},
+                dataset={"users": dataset.total_users, "posts": dataset.total_posts},
+            )
+            try:
+                server.raise_if_exited("had exited before its load")
+                result.outcome = run_locust(
+                    scenario.locustfile,
+                    server.url,
+                    settings,
+                    LocustOptions(users, options.locust_workers, options.rate),
+                    work,
+                    watch={
+                        "app": server.process.pid if server.process else None,
+                        "postgres": direct.pid,
+                    },
+                )
+                server.raise_if_exited("crashed during the load")
+                if result.outcome.recorded.times_ms.size == 0:
+                    raise RuntimeError(
+                        "locust recorded no request in the measured window"
+                        + result.outcome.log_tail
+                    )
+            except RuntimeError as exc:
+                direct.raise_if_gone(exc)
+                result.status, result.detail = "failed", str(exc)
+            result.server_cores = len(direct.server_cpus) or None
+            result.app_workers = options.serve.workers
+            result.rate, result.measure_s = options.rate, timing.measure_s
+            on_step("", timing.planned_s)
+    return [results[v.name] for v in variants]
+
+
+def _parity(
+    scenario: Scenario,
+    variants: list[Variant],
+    servers: dict[str, AppServer],
+    requests: list[ParityRequest],
+    results: dict[str, HttpResult],
+    direct: ServerTarget,
+    on_step: StepCallback,
+    params: Params,
+) -> None:
+    """The same requests to every app; each must answer as the reference app did."""
+    expected: list[Any] | None = None
+    for variant in sorted(variants, key=lambda v: v.name != scenario.reference):
+        result = results[variant.name]
+        if result.status != "ok":
+            if variant.name == scenario.reference:
+                break
+            continue
+        on_step(f"{scenario.name} {params.label} · parity of {variant.name}", 0.0)
+        try:
+            answers = parity_answers(servers[variant.name], requests, scenario.normalise)
+        except httpx.HTTPError as exc:
+            direct.raise_if_gone(exc)
+            result.status, result.detail = "failed", f"parity requests: {describe_error(exc)}"
+            continue
+        if variant.name == scenario.reference:
+            expected = answers
+        elif expected is None:
+            result.status, result.detail = "failed", "the reference app failed"
+        elif (difference := _first_mismatch(answers, expected)) is not None:
+            result.status, result.detail = "wrong", difference
+    if expected is None:
+        for result in results.values():
+            if result.status == "ok":
+                result.status, result.detail = "failed", "the reference app failed"
+
+
+def _first_mismatch(answers: list[Any], expected: list[Any]) -> str | None:
+    for got, want in zip(answers, expected, strict=True):
+        difference = first_difference(got, want)
+        if difference is not None:
+            return f"{want['request']}: {difference}"
+    return None
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+def bottleneck(cpu: dict[str, float | None], capacity: dict[str, int]) -> tuple[str, float]:
+    """The process tree closest to using all the cores it can use, and that share."""
+    shares = {
+        name: value / max(1, capacity.get(name, 1))
+        for name, value in cpu.items()
+        if value is not None and name in capacity
+    }
+    if not shares:
+        return "", 0.0
+    name = max(shares, key=lambda n: shares[n])
+    return name, shares[name]
+
+
+def http_measurements(
+    scenario: str,
+    params: Params,
+    results: list[HttpResult],
+    rng: np.random.Generator,
+    rtt_ms: float = 0.0,
+    slices: int = 5,
+) -> list[Measurement]:
+    """requests/s (CI over time slices), latency, failures, CPU per process and the bottleneck."""
+    rates: dict[str, np.ndarray] = {}
+    for r in results:
+        if r.status == "ok" and r.outcome is not None:
+            rec = r.outcome.recorded
+            edges = np.linspace(0.0, r.measure_s, slices + 1)
+            counts, _ = np.histogram(rec.ends_s[~rec.failed], bins=edges)
+            rates[r.variant] = counts / (r.measure_s / slices)
+    best = max(rates, key=lambda n: float(np.mean(rates[n])), default=None)
+    cores = os.cpu_count() or 1
+    out = []
+    for r in results:
+        metrics: dict[str, Metric] = {}
+        detail = r.detail
+        if r.status == "ok" and r.outcome is not None:
+            rec = r.outcome.recorded
+            ok_times = rec.times_ms[~rec.failed] * 1e3  # µs
+            mean, low, high = mean_ci(rates[r.variant], rng)
+            metrics["ops_per_s"] = Metric(mean, "requests/s", low, high, int(ok_times.size))
+            if ok_times.size:
+                metrics.update(latency_metrics(summarise(ok_times, rng)))
+            failures = int(rec.failed.sum())
+            metrics["errors"] = Metric(failures, "requests")
+            metrics["error_rate"] = Metric(failures / max(1, rec.failed.size), "")
+            if r.rate:
+                metrics["target_rate"] = Metric(r.rate, "requests/s")
+            for key, value in r.outcome.summary.items():
+                if value == value:  # not NaN
+                    metrics[f"locust_{key}"] = Metric(value, key.rsplit("_", 1)[-1])
+            window = _window(r)
+            cpu = {
+                name: r.outcome.cpu.share(name, *window) if window else None
+                for name in ("app", "locust", "postgres")
+            }
+            for name, value in cpu.items():
+                if value is not None:
+                    metrics[f"{name}_cpu_pct"] = Metric(100 * value, "% of a core")
+            capacity = {
+                "app": r.app_workers,
+                "locust": r.outcome.processes,
+                "postgres": r.server_cores or cores,
+            }
+            name, share = bottleneck(cpu, capacity)
+            busy = sum(v for v in cpu.values() if v is not None)
+            parts = []
+            if name and share >= SATURATED:
+                parts.append(
+                    f"bottleneck: {_who(name)} at {share:.0%} of its {capacity[name]} core(s)"
+                )
+            elif name:
+                parts.append(f"no process saturated (highest: {_who(name)} at {share:.0%})")
+            if busy >= SATURATED * cores:
+                parts.append(f"all {cores} cores busy ({busy:.1f} cores used)")
+            if r.rate and mean < 0.95 * r.rate:
+                parts.append(f"could not hold {r.rate:g} requests/s")
+            if rec.errors:
+                first = max(rec.errors, key=lambda k: rec.errors[k])
+                parts.append(f"most common failure: {first}")
+            detail = "; ".join(parts)
+        out.append(
+            Measurement(
+                scenario=scenario,
+                variant=r.variant,
+                params=params.as_dict(),
+                status=r.status,
+                detail=detail,
+                metrics=metrics,
+                is_best=r.variant == best,
+                rtt_ms=rtt_ms,
+            )
+        )
+    return out
+
+
+def _window(r: HttpResult) -> tuple[float, float] | None:
+    """The measured window in epoch seconds, from the earliest process's window start."""
+    assert r.outcome is not None
+    starts = r.outcome.recorded.window_starts
+    if not starts:
+        return None
+    begin = min(starts)
+    return begin, begin + r.measure_s
+
+
+def _who(name: str) -> str:
+    return {"app": "the app server", "locust": "locust (the load generator)"}.get(
+        name, "PostgreSQL"
+    )

@@ -1,0 +1,49 @@
+"""Apps that misbehave on purpose, wrapping the real one (scenarios/webapps/serve.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from scenarios.webapps.serve import create as create_real
+
+Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def crashing() -> Asgi:
+    """Answers like the real app, then the whole process dies after PB_CRASH_AFTER requests."""
+    app = create_real()
+    limit = int(os.environ.get("PB_CRASH_AFTER", "100"))
+    seen = [0]
+
+    async def crash_later(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen[0] += 1
+            if seen[0] > limit:
+                os._exit(3)
+        await app(scope, receive, send)
+
+    return crash_later
+
+
+def wrong() -> Asgi:
+    """Answers like the real app except for user 1, whose e-mail it gets wrong."""
+    app = create_real()
+
+    async def lie(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/users/1":
+            body = json.dumps({"id": 1, "email": "wrong@example.com"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return lie
