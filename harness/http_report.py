@@ -32,7 +32,12 @@ def _cell(m: Measurement | None) -> str:
 
 def _cpu(m: Measurement) -> str:
     parts = []
-    for name, label in (("app", "app"), ("locust", "locust"), ("postgres", "pg")):
+    for name, label in (
+        ("app", "app"),
+        ("locust", "locust"),
+        ("postgres", "pg"),
+        ("machine", "all"),
+    ):
         value = _value(m, f"{name}_cpu_pct")
         if value is not None:
             parts.append(f"{label} {value:.0f}%")
@@ -108,7 +113,9 @@ def render_http(
     lines.append(
         "Latency is each request's own time as locust measured it (body read), in the measured "
         "window only; locust's whole-run CSV figures are kept in run.json as `locust_*`. "
-        "CPU is % of one core over the window: app server, locust, PostgreSQL."
+        "CPU is % of one core over the window: app server, locust, PostgreSQL, and all processes "
+        "on the machine (the app servers and locust may use every core; PostgreSQL is pinned "
+        "to its own)."
     )
     lines.append("")
     lines.append("| point | variant | p50 | p90 | p99 | p99.9 | failures | CPU | bottleneck |")

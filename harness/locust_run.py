@@ -59,7 +59,7 @@ class CpuSeries:
 class CpuSampler:
     """Samples `CpuClock`s every SAMPLE_EVERY_S in a thread, until stopped."""
 
-    def __init__(self, clocks: dict[str, processes.CpuClock]) -> None:
+    def __init__(self, clocks: dict[str, processes.CpuClock | processes.MachineCpuClock]) -> None:
         self.clocks = clocks
         self.series = CpuSeries(seconds={name: [] for name in clocks})
         self._stop = threading.Event()
@@ -145,7 +145,10 @@ def run_locust(
             started.append(
                 processes.spawn([*base, "--csv", str(csv_prefix)], env=env, cpus=cpus, log=log)
             )
-        clocks = {"locust": processes.CpuClock(p.pid for p in started)}
+        clocks: dict[str, processes.CpuClock | processes.MachineCpuClock] = {
+            "locust": processes.CpuClock(p.pid for p in started),
+            "machine": processes.MachineCpuClock(),
+        }
         clocks.update(
             {name: processes.CpuClock([pid]) for name, pid in watch.items() if pid is not None}
         )

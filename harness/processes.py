@@ -120,3 +120,16 @@ class CpuClock:
             with contextlib.suppress(psutil.Error):
                 count += 1 + len(psutil.Process(pid).children(recursive=True))
         return count
+
+
+class MachineCpuClock:
+    """CPU seconds all cores of this machine spent busy (every process, not only ours)."""
+
+    def seconds(self) -> float:
+        times = psutil.cpu_times()
+        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def all_cpus() -> frozenset[int]:
+    """Every CPU of the machine, whatever this process is pinned to."""
+    return frozenset(range(os.cpu_count() or 1))

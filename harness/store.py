@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,18 +46,30 @@ def new_run_id(git_sha: str, now: datetime | None = None) -> str:
     return f"{stamp}-{git_sha}"
 
 
-def check_writable(out_dir: Path) -> None:
-    """Fails before any measuring when results cannot be written there."""
+MIN_FREE_BYTES = 50 * 1024 * 1024  # a full run's run.json, samples and charts, with room to spare
+
+
+def check_writable(out_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Fails before any measuring when results cannot be written there: a read-only or
+    unwritable folder, or a disk with less than `min_free_bytes` free."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".write-check-")
-        os.write(fd, b"x" * 65536)
-        os.close(fd)
-        os.unlink(probe)
+        try:
+            os.write(fd, b"x" * 65536)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+        free = shutil.disk_usage(out_dir).free
     except OSError as exc:
         raise UserError(
             f"--out {out_dir}: cannot write results there ({exc.strerror or exc})"
         ) from None
+    if free < min_free_bytes:
+        raise UserError(
+            f"--out {out_dir}: only {free / 2**20:.1f} MiB free on that disk; a run needs at "
+            f"least {min_free_bytes / 2**20:.0f} MiB"
+        )
 
 
 def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:

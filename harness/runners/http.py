@@ -31,6 +31,7 @@ from harness.errors import UserError, describe_error
 from harness.locust_recorder import LoadSettings
 from harness.locust_run import LocustOptions, LocustOutcome, run_locust
 from harness.postgres import ServerTarget
+from harness.processes import all_cpus
 from harness.records import Measurement, Metric
 from harness.scenario import Params, Scenario, Skip, Variant
 from harness.stats import latency_metrics, mean_ci, summarise
@@ -171,7 +172,8 @@ def measure_http_point(
         work = Path(tmp)
         servers: dict[str, AppServer] = {}
         for name, plan in plans.items():  # start all, then wait: they start in parallel
-            servers[name] = stack.enter_context(AppServer(name, plan, options.serve, work))
+            server = AppServer(name, plan, options.serve, work, cpus=all_cpus())
+            servers[name] = stack.enter_context(server)
         on_step(f"{scenario.name} {params.label} · starting {len(servers)} apps", 0.0)
         for name, server in servers.items():
             try:
@@ -205,6 +207,7 @@ def measure_http_point(
                         "app": server.process.pid if server.process else None,
                         "postgres": direct.pid,
                     },
+                    cpus=all_cpus(),  # not the harness's own pinned core
                 )
                 server.raise_if_exited("crashed during the load")
                 if result.outcome.recorded.times_ms.size == 0:
@@ -323,7 +326,7 @@ def http_measurements(
             window = _window(r)
             cpu = {
                 name: r.outcome.cpu.share(name, *window) if window else None
-                for name in ("app", "locust", "postgres")
+                for name in ("app", "locust", "postgres", "machine")
             }
             for name, value in cpu.items():
                 if value is not None:
@@ -334,7 +337,7 @@ def http_measurements(
                 "postgres": r.server_cores or cores,
             }
             name, share = bottleneck(cpu, capacity)
-            busy = sum(v for v in cpu.values() if v is not None)
+            busy = cpu["machine"] or 0.0
             parts = []
             if name and share >= SATURATED:
                 parts.append(
@@ -343,7 +346,7 @@ def http_measurements(
             elif name:
                 parts.append(f"no process saturated (highest: {_who(name)} at {share:.0%})")
             if busy >= SATURATED * cores:
-                parts.append(f"all {cores} cores busy ({busy:.1f} cores used)")
+                parts.append(f"all {cores} cores busy ({busy:.1f} used, all processes)")
             if r.rate and mean < 0.95 * r.rate:
                 parts.append(f"could not hold {r.rate:g} requests/s")
             if rec.errors:
