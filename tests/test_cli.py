@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -33,7 +35,47 @@ def foreign_db_url(server, fresh_database) -> str:
     return f"postgresql://{server.user}:pw-secret@{server.host}:{server.port}/crm"
 
 
-def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
+@pytest.fixture(scope="module")
+def not_postgres_port() -> Iterator[int]:
+    """A port in use by something that is not PostgreSQL (it answers like an HTTP server)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def answer() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def locked_role_url(server) -> str:
+    """A role that must give a password (scram) on TCP, though the server trusts everyone else."""
+    with psycopg.connect(**server.psycopg_kwargs(), autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS pb_locked")
+        conn.execute("CREATE ROLE pb_locked LOGIN PASSWORD 'the-right-one'")
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        rules = hba.read_text()
+        hba.write_text("host all pb_locked 127.0.0.1/32 scram-sha-256\n" + rules)
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.3)
+    return f"postgresql://pb_locked:pw-secret@{server.host}:{server.port}/{server.database}"
+
+
+def _bad_inputs(
+    tmp: Path, foreign_url: str, locked_url: str, other_port: int
+) -> list[tuple[list[str], str]]:
     a_file = tmp / "a-file"
     a_file.write_text("x")
     corrupt = tmp / "corrupt"
@@ -64,6 +106,14 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
         (
             ["run", "--postgres", f"postgresql://me:pw-secret@127.0.0.1:{port}/db"],
             "cannot use PostgreSQL at postgresql://me:***@",
+        ),
+        (
+            ["run", "--postgres", f"postgresql://me:pw-secret@127.0.0.1:{other_port}/db"],
+            f"cannot use PostgreSQL at postgresql://me:***@127.0.0.1:{other_port}/db",
+        ),
+        (
+            ["run", "--postgres", locked_url],
+            'password authentication failed for user "pb_locked"',
         ),
         (
             ["run", "--postgres", foreign_url],
@@ -101,9 +151,11 @@ def _bad_inputs(tmp: Path, foreign_url: str) -> list[tuple[list[str], str]]:
     ]
 
 
-def test_bad_input_exits_2_with_one_clear_line(tmp_path, capsys, monkeypatch, foreign_db_url):
+def test_bad_input_exits_2_with_one_clear_line(
+    tmp_path, capsys, monkeypatch, foreign_db_url, locked_role_url, not_postgres_port
+):
     monkeypatch.setattr(postgres, "docker_engine_answers", lambda timeout_s=1.0: False)
-    cases = _bad_inputs(tmp_path, foreign_db_url)
+    cases = _bad_inputs(tmp_path, foreign_db_url, locked_role_url, not_postgres_port)
     for argv, expected in cases:
         with pytest.raises(SystemExit) as exit_info:
             raise SystemExit(
