@@ -189,7 +189,8 @@ def test_apps_agree_then_each_is_loaded_and_everything_stops(server, dataset):
     measurements = http_measurements("http", POINT, results, np.random.default_rng(1))
     for m in measurements:
         assert m.metrics["ops_per_s"].value > 10
-        assert {"app_cpu_pct", "locust_cpu_pct", "postgres_cpu_pct", "p99_us"} <= set(m.metrics)
+        cpu = {"app_cpu_pct", "locust_cpu_pct", "postgres_cpu_pct", "machine_cpu_pct"}
+        assert cpu | {"p99_us", "locust_requests_per_s"} <= set(m.metrics)
         assert "bottleneck" in m.detail or "no process saturated" in m.detail
     _no_app_or_locust_left()
 
@@ -226,10 +227,10 @@ def test_a_locust_that_dies_fails_the_variant_and_nothing_is_left(server, datase
     _no_app_or_locust_left()
 
 
-def test_distributed_locust_and_constant_rate(server, dataset):
+def test_granian_distributed_locust_and_constant_rate(server, dataset):
     variants = [http.variants["litestar_asyncpg"]]
     scenario = replace(http, reference="litestar_asyncpg", comparisons=())
-    options = HttpOptions(locust_workers=2, rate=100.0)
+    options = HttpOptions(ServeOptions(server="granian"), locust_workers=2, rate=100.0)
     (result,) = measure_http_point(
         scenario, variants, POINT, server, http.dataset, HttpTiming(1.0, 2.0), options
     )
