@@ -209,6 +209,8 @@ def measure_http_point(
                     },
                     cpus=all_cpus(),  # not the harness's own pinned core
                 )
+                if result.outcome.recorded.failed.any():  # PostgreSQL gone? then say so
+                    direct.raise_if_gone(RuntimeError("requests failed under load"))
                 server.raise_if_exited("crashed during the load")
                 if result.outcome.recorded.times_ms.size == 0:
                     raise RuntimeError(
