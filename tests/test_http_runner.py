@@ -3,6 +3,7 @@ failures reported, and no app server or locust process left behind."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -274,3 +275,45 @@ def test_ctrl_c_during_an_http_run_leaves_no_server_app_or_locust(tmp_path):
     assert "Traceback" not in err
     _gone, alive = psutil.wait_procs(list(seen), timeout=15)
     assert not alive, [" ".join(p.cmdline())[:100] for p in alive]
+
+
+@pytest.mark.slow
+def test_postgres_killed_under_http_load_fails_the_scenario_and_the_run_goes_on(tmp_path):
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "harness.cli", "run", "--postgres", "embedded",
+            "--scenario", "http", "--grid", "endpoint=activity", "--grid", "users=4",
+            "--variant", "litestar_asyncpg", "--scenario", "reads", "--grid", "rows=1",
+            "--variant", "asyncpg_fetch", "--out", str(tmp_path),
+        ],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen: set[psutil.Process] = set()
+    deadline = time.monotonic() + 120
+    killed = False
+    while time.monotonic() < deadline and not killed:
+        children = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.is_running()]
+        seen.update(children)
+        if any("locust" in " ".join(c.cmdline()) for c in children):
+            time.sleep(1.5)  # into the measured window
+            postgres = [c for c in children if c.name() == "postgres"]
+            min(postgres, key=lambda p: p.create_time()).kill()
+            killed = True
+        time.sleep(0.2)
+    if not killed:
+        proc.kill()
+        pytest.fail("the run did not get to its load in time")
+    try:
+        out, err = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in out + err
+    _gone, alive = psutil.wait_procs(list(seen), timeout=15)
+    assert not alive, [" ".join(p.cmdline())[:100] for p in alive]
+    (run_dir,) = list(tmp_path.iterdir())
+    run = json.loads((run_dir / "run.json").read_text())
+    status = {s["name"]: s["status"] for s in run["scenarios"]}
+    assert status == {"http": "failed", "reads": "ok"}, run["scenarios"]
+    assert "PostgreSQL stopped answering" in run["scenarios"][0]["error"]
+    assert run["partial"] is True and len(run["server_restarts"]) == 1
