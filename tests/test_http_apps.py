@@ -303,6 +303,83 @@ def test_health_and_openapi(combo):
     assert client.get(module.DOCS_PATH).status_code == 200, name
 
 
+ERROR_BODY = {"status_code": "integer", "detail": "string"}
+VALIDATION_ERROR_BODY = {**ERROR_BODY, "fields": "array"}
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return spec["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else schema
+
+
+def _int_schemas(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            yield node
+        for value in node.values():
+            yield from _int_schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _int_schemas(value)
+
+
+@pytest.mark.parametrize("serializer", ["pydantic", "msgspec"])
+@pytest.mark.parametrize("framework", ["fastapi", "litestar"])
+def test_specs_document_the_error_answers(framework, serializer):
+    """Each spec lists the answers its app sends: 404 `ErrorBody` on the user routes, 422
+    `ValidationErrorBody` on every route with params or a body, never a 400; bigint bounds are
+    the integer 2**63-1 (not a float, which would mean 2**63)."""
+    module = fastapi_app if framework == "fastapi" else litestar_app
+    cfg = AppConfig(framework, "asyncpg", "127.0.0.1", 9, "nobody", "nodb", None, "public",
+                    serializer)  # fmt: skip
+    got = _client(module.create_app(cfg, _Broken())).get(module.OPENAPI_PATH)  # no lifespan
+    assert got.status_code == 200
+    spec = got.json()
+    expected = {
+        ("get", "/health"): {"200"},
+        ("get", "/users/{user_id}"): {"200", "404", "422"},
+        ("get", "/users/{user_id}/activity"): {"200", "404", "422"},
+        ("get", "/posts"): {"200", "422"},
+        ("post", "/posts"): {"201", "422"},
+    }
+    operations = {(m, p): op for p, item in spec["paths"].items() for m, op in item.items()}
+    assert set(operations) == set(expected)
+    for key, statuses in expected.items():
+        responses = operations[key]["responses"]
+        assert set(responses) == statuses, key
+        for status, shape in (("404", ERROR_BODY), ("422", VALIDATION_ERROR_BODY)):
+            if status not in responses:
+                continue
+            schema = responses[status]["content"]["application/json"]["schema"]
+            name = "ErrorBody" if status == "404" else "ValidationErrorBody"
+            assert schema == {"$ref": f"#/components/schemas/{name}"}, key
+            body = _resolve(spec, schema)
+            assert {k: v["type"] for k, v in body["properties"].items()} == shape, key
+            assert sorted(body["required"]) == sorted(shape), key
+            if "fields" in shape:
+                assert body["properties"]["fields"]["items"] == {"type": "string"}
+    assert all("400" not in op["responses"] for op in operations.values())
+    for name in ("HTTPValidationError", "ValidationError"):
+        assert name not in spec["components"]["schemas"], name
+    bounds = [
+        (k, v)
+        for schema in _int_schemas(spec)
+        for k, v in schema.items()
+        if k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+    ]
+    assert bounds and all(type(v) is int for _, v in bounds), bounds
+    params = {
+        (path, p["name"]): p["schema"]
+        for path, item in spec["paths"].items()
+        for op in item.values()
+        for p in op.get("parameters", [])
+    }
+    for where in (("/users/{user_id}", "user_id"), ("/posts", "after")):
+        assert params[where]["maximum"] == 2**63 - 1, where
+    body = operations["post", "/posts"]["requestBody"]["content"]["application/json"]["schema"]
+    assert _resolve(spec, body)["properties"]["user_id"]["maximum"] == 2**63 - 1
+
+
 class _Broken:
     """A data layer that fails on every query: the catch-all must answer 500, same body."""
 

@@ -22,6 +22,10 @@ Parity with the Litestar app (same status, byte-identical JSON):
 - Every error body comes from `schemas.error_json`; validation errors are 422 with `fields`, the
   sorted names of the offending params or body fields (`loc[1]` of each FastAPI error; body-level
   errors such as malformed JSON name no field).
+- The spec documents those answers as the Litestar app's does: `ErrorBody` for the 404 of the
+  user routes, `ValidationErrorBody` for the 422 of every route with params or a body (in place
+  of FastAPI's default `HTTPValidationError`), and integer bounds as integers
+  (`_exact_int_bounds`).
 
 Known differences, outside the contract: a body with several bad fields names all of them with
 Pydantic but only the first with msgspec (it stops at the first error; same in Litestar); OPTIONS
@@ -38,6 +42,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.constants import REF_TEMPLATE
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -53,11 +58,13 @@ from scenarios.webapps.schemas import (
     USER_NOT_FOUND,
     VALIDATION_FAILED,
     ActivityOut,
+    ErrorBody,
     NewPost,
     NewPostStruct,
     PostOut,
     PostsPage,
     UserOut,
+    ValidationErrorBody,
     error_json,
     msgspec_error_field,
     shapes,
@@ -73,6 +80,22 @@ UserId = Annotated[int, Path(ge=1, le=MAX_BIGINT), LAX_INT]
 ActivityLimit = Annotated[int, Query(ge=1, le=ACTIVITY_LIMIT_MAX), LAX_INT]
 PageAfter = Annotated[int, Query(ge=0, le=MAX_BIGINT), LAX_INT]
 PageLimit = Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX), LAX_INT]
+
+# The error answers the spec documents: 404 where the user can be missing, and the app's own 422
+# body on every route with params or a body (a `responses` 422 replaces FastAPI's default
+# `HTTPValidationError`, which is not what the app sends).
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": USER_NOT_FOUND}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationErrorBody, "description": VALIDATION_FAILED}
+}
+# FastAPI's OpenAPI model types every numeric bound of a component schema as float, which writes
+# MAX_BIGINT (NewPost.user_id) as 9.223372036854776e18, i.e. 2**63. Pydantic's own schema of the
+# model is exact: `_exact_int_bounds` puts it back. (Params are written as they are.)
+EXACT_COMPONENTS = {
+    model.__name__: model.model_json_schema(ref_template=REF_TEMPLATE) for model in (NewPost,)
+}
 
 
 class MsgspecJSONRequest(Request):
@@ -139,6 +162,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
+def _exact_int_bounds(app: FastAPI) -> None:
+    """Wraps `app.openapi` (FastAPI's documented way to amend the spec) with EXACT_COMPONENTS."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = generate()  # cached by FastAPI: the update below is done again, to the same result
+        schemas = spec.get("components", {}).get("schemas", {})
+        schemas.update({name: s for name, s in EXACT_COMPONENTS.items() if name in schemas})
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(cfg: AppConfig, data: DataLayer | None = None) -> FastAPI:
     """The FastAPI app for `cfg`; `data` replaces the configured data layer (tests)."""
     layer = data if data is not None else make_data_layer(cfg)
@@ -162,6 +198,7 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> FastAPI:
         redoc_url=None,
     )
     _install_error_handlers(app)
+    _exact_int_bounds(app)
 
     def reply(cls: type, payload: dict[str, Any], status_code: int = 200) -> Any:
         """A response object: a Pydantic model for response_model, or msgspec-encoded bytes."""
@@ -175,21 +212,25 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> FastAPI:
         await layer.ping()
         return {"status": "ok"}
 
-    @app.get("/users/{user_id}", response_model=UserOut)
+    @app.get("/users/{user_id}", response_model=UserOut, responses={**NOT_FOUND, **INVALID})
     async def get_user(user_id: UserId) -> Any:
         user = await layer.get_user(user_id)
         if user is None:
             raise StarletteHTTPException(404, USER_NOT_FOUND)
         return reply(shape.user, user)
 
-    @app.get("/users/{user_id}/activity", response_model=ActivityOut)
+    @app.get(
+        "/users/{user_id}/activity",
+        response_model=ActivityOut,
+        responses={**NOT_FOUND, **INVALID},
+    )
     async def get_activity(user_id: UserId, limit: ActivityLimit = ACTIVITY_LIMIT_DEFAULT) -> Any:
         activity = await layer.get_activity(user_id, limit)
         if activity is None:
             raise StarletteHTTPException(404, USER_NOT_FOUND)
         return reply(shape.activity, activity)
 
-    @app.get("/posts", response_model=PostsPage)
+    @app.get("/posts", response_model=PostsPage, responses=INVALID)
     async def list_posts(after: PageAfter = 0, limit: PageLimit = PAGE_LIMIT_DEFAULT) -> Any:
         return reply(shape.page, await layer.list_posts(after, limit))
 
@@ -205,6 +246,7 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> FastAPI:
             "/posts",
             status_code=201,
             response_model=PostOut,
+            responses=INVALID,
             openapi_extra={
                 "requestBody": {
                     "required": True,
@@ -239,6 +281,7 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> FastAPI:
             methods=["POST"],
             status_code=201,
             response_model=PostOut,
+            responses=INVALID,
             route_class_override=MsgspecJSONRoute,
         )
 

@@ -22,6 +22,11 @@ Parity with the FastAPI app (same status, byte-identical JSON):
   unknown fields are named only in the message, "Object missing required field `title`"), or no
   key at all (Pydantic). Malformed JSON is a ClientException caused by a SerializationException.
 
+The spec documents exactly those answers, like the FastAPI app's: `ErrorBody` for the 404 of the
+user routes, `ValidationErrorBody` for the 422 of every route with params or a body, and not the
+400 Litestar documents by default (`_Operation`); integer bounds are written as integers
+(`_IntBoundsPlugin`: Litestar's own floats would document 2**63 as the bigint maximum).
+
 Known differences: see the end of `fastapi_app`'s doc (several bad body fields with msgspec,
 OPTIONS, trailing slashes).
 """
@@ -29,7 +34,8 @@ OPTIONS, trailing slashes).
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import (
@@ -39,8 +45,11 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
-from litestar.openapi import OpenAPIConfig
-from litestar.params import JSONBody, Parameter
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import OpenAPIType, Operation, Schema
+from litestar.params import JSONBody, KwargDefinition, Parameter
+from litestar.plugins import OpenAPISchemaPlugin
+from litestar.typing import FieldDefinition
 
 from scenarios.webapps.config import AppConfig
 from scenarios.webapps.data import DataLayer, make_data_layer
@@ -52,10 +61,15 @@ from scenarios.webapps.schemas import (
     PAGE_LIMIT_MAX,
     USER_NOT_FOUND,
     VALIDATION_FAILED,
+    ErrorBody,
+    ValidationErrorBody,
     error_json,
     msgspec_error_field,
     shapes,
 )
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
 
 OPENAPI_PATH = "/schema/openapi.json"
 DOCS_PATH = "/schema"
@@ -67,6 +81,52 @@ UserId = Annotated[int, Parameter(ge=1, le=MAX_BIGINT)]
 ActivityLimit = Annotated[int, Parameter(ge=1, le=ACTIVITY_LIMIT_MAX)]
 PageAfter = Annotated[int, Parameter(ge=0, le=MAX_BIGINT)]
 PageLimit = Annotated[int, Parameter(ge=1, le=PAGE_LIMIT_MAX)]
+
+# The error answers the spec documents: 404 where the user can be missing, 422 on every route
+# with params or a body (see `_Operation` for the 400 Litestar would document instead).
+NOT_FOUND = {404: ResponseSpec(ErrorBody, generate_examples=False, description=USER_NOT_FOUND)}
+INVALID = {
+    422: ResponseSpec(ValidationErrorBody, generate_examples=False, description=VALIDATION_FAILED)
+}
+
+
+@dataclass
+class _Operation(Operation):
+    """An operation without the 400 Litestar documents for every handler with params or a body
+    (a ValidationException): this app answers those with a 422 (`_on_http`), documented through
+    the handlers' `responses`, and never sends a 400."""
+
+    def __post_init__(self) -> None:
+        if self.responses:
+            self.responses.pop("400", None)
+
+
+class _IntBoundsPlugin(OpenAPISchemaPlugin):
+    """Integer bounds written as integers: Litestar writes every bound as a float (`float(le)`),
+    which turns MAX_BIGINT (2**63-1) into 9.223372036854776e18, i.e. 2**63. Covers params and
+    body fields, with either serialiser."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        kwargs = field_definition.kwarg_definition
+        return (
+            field_definition.annotation is int
+            and isinstance(kwargs, KwargDefinition)
+            and kwargs.is_constrained
+        )
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: "SchemaCreator"
+    ) -> Schema:
+        kwargs = field_definition.kwarg_definition
+        assert isinstance(kwargs, KwargDefinition)
+        return Schema(
+            type=OpenAPIType.INTEGER,
+            minimum=kwargs.ge,
+            maximum=kwargs.le,
+            exclusive_minimum=kwargs.gt,
+            exclusive_maximum=kwargs.lt,
+            multiple_of=kwargs.multiple_of,
+        )
 
 
 def _error(status_code: int, detail: str, fields: list[str] | None = None) -> Response[bytes]:
@@ -136,19 +196,21 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> Litestar:
         finally:
             await layer.close()
 
-    @get("/health")
+    documented: dict[str, Any] = {"operation_class": _Operation}
+
+    @get("/health", **documented)
     async def health() -> dict[str, str]:
         await layer.ping()
         return {"status": "ok"}
 
-    @get("/users/{user_id:str}")
+    @get("/users/{user_id:str}", responses={**NOT_FOUND, **INVALID}, **documented)
     async def get_user(user_id: UserId) -> UserT:
         user = await layer.get_user(user_id)
         if user is None:
             raise NotFoundException(USER_NOT_FOUND)
         return shape.build(UserT, user)
 
-    @get("/users/{user_id:str}/activity")
+    @get("/users/{user_id:str}/activity", responses={**NOT_FOUND, **INVALID}, **documented)
     async def get_activity(
         user_id: UserId, limit: ActivityLimit = ACTIVITY_LIMIT_DEFAULT
     ) -> ActivityT:
@@ -157,11 +219,11 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> Litestar:
             raise NotFoundException(USER_NOT_FOUND)
         return shape.build(ActivityT, activity)
 
-    @get("/posts")
+    @get("/posts", responses=INVALID, **documented)
     async def list_posts(after: PageAfter = 0, limit: PageLimit = PAGE_LIMIT_DEFAULT) -> PageT:
         return shape.build(PageT, await layer.list_posts(after, limit))
 
-    @post("/posts", before_request=_require_json_body)
+    @post("/posts", before_request=_require_json_body, responses=INVALID, **documented)
     async def create_post(data: JSONBody[NewPostT]) -> PostOutT:
         created = await layer.create_post(data.user_id, data.title, data.body)
         if created is None:  # unknown user: a 422 on the field
@@ -172,6 +234,7 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> Litestar:
         route_handlers=[health, get_user, get_activity, list_posts, create_post],
         lifespan=[lifespan],
         exception_handlers={HTTPException: _on_http, Exception: _on_unexpected},
+        plugins=[_IntBoundsPlugin()],
         openapi_config=OpenAPIConfig(
             title="patternbench webapp (Litestar)", version="1.0", path=DOCS_PATH
         ),

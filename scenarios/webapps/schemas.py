@@ -2,7 +2,8 @@
 
 Same field names, same constraints, same JSON. The msgspec twins carry a `Struct` suffix (Python
 needs two names); `shapes(serializer)` hands an app the set it should use. Also here: the shared
-error body, and how a msgspec validation message names its field.
+error body (`error_json`, documented in both specs as the Pydantic models `ErrorBody` and
+`ValidationErrorBody`), and how a msgspec validation message names its field.
 
 Both libraries write a UTC datetime as `2026-01-01T00:00:00Z` / `...00.123456Z`; the data layers
 hand out UTC datetimes, so the strings agree.
@@ -206,6 +207,23 @@ class ErrorOut(msgspec.Struct):
     status_code: int
     detail: str
     fields: list[str] | msgspec.UnsetType = msgspec.UNSET
+
+
+class ErrorBody(BaseModel):
+    """The documented shape of an error answer (`ErrorOut` without `fields`), e.g. a 404."""
+
+    status_code: int
+    detail: str
+
+
+class ValidationErrorBody(BaseModel):
+    """The documented shape of a 422: `detail` is "validation failed", `fields` the sorted,
+    de-duplicated names of the offending params or body fields (empty when the body as a whole
+    is bad)."""
+
+    status_code: int
+    detail: str
+    fields: list[str]
 
 
 def error_json(status_code: int, detail: str, fields: list[str] | None = None) -> bytes:
