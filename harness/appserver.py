@@ -33,7 +33,6 @@ class AppPlan:
     env: dict[str, str] = field(default_factory=dict)
     health_path: str = "/health"
     openapi_path: str = "/openapi.json"
-    connections_per_worker: int = 10  # its database pool, for the connection budget
 
 
 @dataclass(frozen=True)

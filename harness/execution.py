@@ -63,13 +63,20 @@ def check_connection_budget(plans: list[Plan], target: ServerTarget) -> None:
         needs = plan.scenario.connections
         if needs is None:
             continue
+        # http: `connections` is one app worker's pool, and every variant's app runs at once
+        apps = len(plan.variants) * plan.http.serve.workers if plan.scenario.runner == "http" else 1
         for params in plan.grid.points():
-            if needs(params) > limit:
+            if needs(params) * apps > limit:
+                fix = (
+                    "use fewer --app-workers or --variant"
+                    if apps > 1
+                    else "use smaller --grid values"
+                )
                 raise UserError(
-                    f"{plan.scenario.name} at {params.label} may open {needs(params)} "
+                    f"{plan.scenario.name} at {params.label} may open {needs(params) * apps} "
                     f"connections, but the server's max_connections is "
                     f"{target.settings['max_connections']} ({HARNESS_CONNECTIONS} kept for the "
-                    f"harness); use smaller --grid values (at most {limit} connections)"
+                    f"harness); {fix} (at most {limit} connections)"
                 )
 
 

@@ -28,6 +28,7 @@ from harness.runners.http import ParityRequest
 from harness.scenario import Grid, Scenario
 
 ENDPOINTS = ["user", "activity", "posts_page", "create_post"]
+POOL_SIZE = 10  # each app worker's database pool
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -92,6 +93,7 @@ scenario = Scenario(
     dataset=STANDARD,
     runner="http",
     clients_axis="users",
+    connections=lambda _p: POOL_SIZE,  # per app worker; every app runs at once
     setup_point=_create_table,
     normalise=_normalise,
     locustfile=Path(__file__).parent / "webapps" / "locustfile.py",
@@ -115,7 +117,7 @@ def _app(ctx: Context, framework: str, data: str, serializer: str | None = None)
     env = {
         "PB_APP_FRAMEWORK": framework,
         "PB_APP_DATA": data,
-        "PB_APP_POOL_SIZE": "10",
+        "PB_APP_POOL_SIZE": str(POOL_SIZE),
         "PB_DB_HOST": t.host,
         "PB_DB_PORT": str(t.port),
         "PB_DB_USER": t.user,

@@ -145,6 +145,10 @@ def _bad_inputs(
         (["run", "--locust-workers", "two"], "'two' is not a whole number"),
         (["run", "--rate", "0"], "'0' must be positive"),
         (
+            ["run", "--scenario", "http", "--app-workers", "4"],
+            "http at endpoint=user users=32 may open 240 connections",
+        ),
+        (
             ["run", "--scenario", "http", "--grid", "endpoint=delete_everything"],
             "unknown endpoint 'delete_everything'; valid: user, activity, posts_page, create_post",
         ),

@@ -118,20 +118,6 @@ def parity_answers(
     return answers
 
 
-def _check_budget(plans: dict[str, AppPlan], options: HttpOptions, target: ServerTarget) -> None:
-    try:
-        limit = int(target.settings.get("max_connections", "")) - 6
-    except ValueError:
-        return
-    needs = sum(p.connections_per_worker * options.serve.workers for p in plans.values())
-    if needs > limit:
-        raise UserError(
-            f"{len(plans)} apps x {options.serve.workers} workers may open {needs} connections, "
-            f"but the server's max_connections is {target.settings['max_connections']}; "
-            "use fewer --app-workers or --variant"
-        )
-
-
 def measure_http_point(
     scenario: Scenario,
     variants: list[Variant],
@@ -163,7 +149,6 @@ def measure_http_point(
     finally:
         ctx.close()
         loop.close()
-    _check_budget(plans, options, direct)
     users = int(params.as_dict()[scenario.clients_axis])
     with (
         tempfile.TemporaryDirectory(prefix="patternbench-http-") as tmp,
