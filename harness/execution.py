@@ -12,10 +12,17 @@ import numpy as np
 from harness.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone, UserError
 from harness.native import shipped_binary
-from harness.netem import at_distance
+from harness.netem import at_distance, measure_select1
 from harness.postgres import ServerTarget
 from harness.probes import StatementProbe
-from harness.records import Measurement, Metric, RunRecord, ScenarioRecord, point_label
+from harness.records import (
+    RTT_DRIFT,
+    Measurement,
+    Metric,
+    RunRecord,
+    ScenarioRecord,
+    point_label,
+)
 from harness.runners.http import PROFILES as HTTP_PROFILES
 from harness.runners.http import HttpOptions, http_measurements, measure_http_point
 from harness.runners.latency import PROFILES as LATENCY_PROFILES
@@ -252,6 +259,8 @@ def _run_scenario(
             with at_distance(target, rtt_ms) as timed_target:
                 for params in plan.grid.points():
                     state.measure(params, timed_target, rtt_ms)
+                if rtt_ms > 0:
+                    state.check_distance(timed_target, rtt_ms)
     except ServerGone as exc:
         state.update(status="failed", error=str(exc))
         folder.save(run)
@@ -315,6 +324,25 @@ class _ScenarioRun:
                 self.on_note(f"{s.name} {label}: {r.variant} {r.status.upper()}: {r.detail}")
         self.update(natives=sorted(set(self.record.natives) | natives))
         self.folder.save(self.run)
+
+    def check_distance(self, timed_target: ServerTarget, rtt_ms: float) -> None:
+        """Measures again what the delay proxy adds to SELECT 1 now that every point ran, and
+        notes it when it strayed more than RTT_DRIFT from the configured rtt."""
+        try:
+            direct = float(np.median(measure_select1(self.target, 0.3)))
+            through = float(np.median(measure_select1(timed_target, 0.3)))
+        except Exception as exc:
+            self.target.raise_if_gone(exc)
+            raise
+        added_ms = (through - direct) / 1e3
+        held = {**self.record.rtt_held_ms, f"{rtt_ms:g}": round(added_ms, 4)}
+        self.update(rtt_held_ms=held)
+        self.folder.save(self.run)
+        if abs(added_ms - rtt_ms) > RTT_DRIFT * rtt_ms:
+            self.on_note(
+                f"{self.plan.scenario.name}: after its last point at rtt {rtt_ms:g} ms the delay "
+                f"proxy added {added_ms:.3f} ms to SELECT 1: its numbers at that rtt are suspect"
+            )
 
     def _measure_load(self, params: Params, timed_target: ServerTarget, rtt_ms: float) -> None:
         s = self.plan.scenario

@@ -197,20 +197,26 @@ def at_distance(target: ServerTarget, rtt_ms: float) -> Iterator[ServerTarget]:
 class _WakeUp:
     """How late a timer wakes this process (the kernel's wake-up latency plus the loop's own
     turn, ~40 µs in a VM), learnt as a moving average, so sleeps end that much early and the
-    bytes leave on time."""
+    bytes leave on time.
+
+    Waking early is bounded (MAX_EARLY_S, and a quarter of the delay) so that a busy core, which
+    makes wake-ups late, can only make the delay longer, never skip it: an unbounded estimate
+    once grew past the whole delay, after which no chunk waited and none updated it again."""
+
+    MAX_EARLY_S = 200e-6
 
     def __init__(self) -> None:
         self.early_s = 0.0
 
-    async def until(self, due: float) -> None:
+    async def until(self, due: float, delay_s: float) -> None:
         loop = asyncio.get_running_loop()
-        planned = due - self.early_s
+        planned = due - min(self.early_s, 0.25 * delay_s)
         wait = planned - loop.time()
-        if wait <= 0:
+        if wait <= 0:  # the chunk already waited its delay (the writer was behind)
             return
         await asyncio.sleep(wait)
         late = loop.time() - planned
-        self.early_s += 0.1 * (min(late, 0.001) - self.early_s)
+        self.early_s += 0.1 * (min(late, self.MAX_EARLY_S) - self.early_s)
 
 
 class _Direction:
@@ -247,7 +253,7 @@ class _Direction:
                 self.arrived.clear()
                 await self.arrived.wait()
             due, data = self.queue.popleft()
-            await self.proxy.wake.until(due)
+            await self.proxy.wake.until(due, self.proxy.one_way_s)
             if data is None:
                 return
             self.writer.write(data)

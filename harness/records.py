@@ -9,6 +9,7 @@ import msgspec
 AxisValue = int | float | str | bool
 
 SCHEMA_VERSION = 1
+RTT_DRIFT = 0.25  # a delay that ends more than 25% off the configured rtt makes that rtt suspect
 
 
 class Metric(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -67,6 +68,9 @@ class ScenarioRecord(msgspec.Struct, frozen=True):
     runner: str = "latency"  # latency | throughput
     clients_axis: str | None = None  # throughput: the axis holding the number of clients
     knee_axis: str | None = None  # throughput: the axis along which the knee is looked for
+    # SELECT 1's added latency (ms) through the delay proxy, measured again after the last grid
+    # point at each rtt (key: rtt in ms): the proof that the delay held for the whole scenario
+    rtt_held_ms: dict[str, float] = {}
 
 
 class RunRecord(msgspec.Struct):

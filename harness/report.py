@@ -11,6 +11,7 @@ from harness.charts import latency_chart
 from harness.http_report import render_http
 from harness.load_report import render_load
 from harness.records import (
+    RTT_DRIFT,
     AxisValue,
     Measurement,
     Metric,
@@ -359,6 +360,25 @@ def _distance(
     return lines
 
 
+def _distance_held(record: ScenarioRecord) -> list[str]:
+    """After its last point at each rtt, what the delay proxy still added to SELECT 1."""
+    lines = []
+    for rtt, added in record.rtt_held_ms.items():
+        configured = float(rtt)
+        text = (
+            f"At rtt {rtt_text(configured)} the delay held: after the last point SELECT 1 still "
+            f"took {added:.3f} ms longer than direct."
+        )
+        if abs(added - configured) > RTT_DRIFT * configured:
+            text = (
+                f"> **At rtt {rtt_text(configured)} the delay did not hold**: after the last point "
+                f"SELECT 1 took {added:.3f} ms longer than direct, not {configured:g} ms. This "
+                "scenario's numbers at that rtt are suspect."
+            )
+        lines.append(text)
+    return lines
+
+
 def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
     lines = _header(run)
     for record in run.scenarios:
@@ -392,6 +412,7 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
         if record.settings_note:
             held = ", ".join(f"{k}={v}" for k, v in record.settings_note.items())
             lines.append(f"These results hold under the server's {held}.")
+        lines += _distance_held(record)
         lines.append("")
         rtts = record.rtts_ms or [0.0]
         if record.runner == "throughput":

@@ -285,6 +285,8 @@ def test_a_run_at_1ms_rtt_pays_for_every_round_trip(tmp_path):
     run = json.loads((folder / "run.json").read_text())
     assert run["rtts_ms"] == [0.0, 1.0] and run["scenarios"][0]["rtts_ms"] == [0.0, 1.0]
     assert set(run["rtt_select1_us"]) == {"0", "1"}
+    held = run["scenarios"][0]["rtt_held_ms"]["1"]  # the delay, measured again at the end
+    assert 0.75 <= held <= 1.25, held
     median = {
         (m["variant"], m["rtt_ms"]): m["metrics"]["median_us"]["value"] for m in run["measurements"]
     }
@@ -302,6 +304,7 @@ def test_a_run_at_1ms_rtt_pays_for_every_round_trip(tmp_path):
     assert "#### rtt=1ms users=20 posts_per_user=1 nesting=posts" in text
     assert "charts/loading-rtt1ms.png" in text
     assert "× round trips × Δrtt" in text
+    assert "At rtt 1 ms the delay held" in text
 
 
 def test_wrong_variant_is_flagged_in_console_and_report(tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
@@ -143,3 +144,24 @@ def test_rtt_zero_puts_nothing_in_the_path(server):
     with at_distance(server, 1.0) as target:
         assert target.port != server.port
         assert "rtt" in target.settings
+
+
+def test_a_late_waking_loop_never_skips_the_delay():
+    """A busy core makes timers wake late; the learnt early wake-up must not grow past the
+    delay (it once did, and from then on no byte waited at all)."""
+    from harness.netem import _WakeUp
+
+    async def waits() -> list[float]:
+        loop = asyncio.get_running_loop()
+        wake = _WakeUp()
+        wake.early_s = 0.05  # as if every wake-up had been 50 ms late
+        out = []
+        for _ in range(20):
+            start = loop.time()
+            await wake.until(start + 0.002, 0.002)
+            out.append(loop.time() - start)
+        return out
+
+    spent = asyncio.run(waits())
+    assert min(spent) >= 0.0015, spent
+    assert _WakeUp.MAX_EARLY_S <= 0.0002
