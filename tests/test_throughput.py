@@ -180,3 +180,29 @@ def test_every_pool_answers_alike_and_leaves_no_connection_open(server, dataset)
     assert all("ops_per_s" in m.metrics for m in records if m.status == "ok")
     time.sleep(0.2)  # backends end just after their client closed the socket
     assert _client_connections(server) == before
+
+
+def test_ctrl_c_in_the_middle_of_a_load_stops_every_client_thread():
+    """A KeyboardInterrupt while the clients run must stop them: left running, they load the
+    server (and starve the harness's own cleanup) until the process exits."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    before = {t.ident for t in threading.enumerate()}
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            drive_threads(FakePool(2), _sleep_2ms, 8, LoadTiming(0.1, 5.0, 1))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        clients = [t for t in threading.enumerate() if t.ident not in before]
+        if not clients:
+            break
+        time.sleep(0.02)
+    assert not clients, [t.name for t in clients]

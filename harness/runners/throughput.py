@@ -272,13 +272,15 @@ def drive_threads(
         for i in range(clients)
     ]
     meter = _CpuMeter(server_pid)
-    for thread in threads:
-        thread.start()
-    time.sleep(timing.warmup_s)
-    measure_from, cpu_start = clock(), meter.mark()
-    time.sleep(timing.measure_s)
-    measure_to, cpu_end = clock(), meter.mark()
-    stop.set()
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(timing.warmup_s)
+        measure_from, cpu_start = clock(), meter.mark()
+        time.sleep(timing.measure_s)
+        measure_to, cpu_end = clock(), meter.mark()
+    finally:  # also on Ctrl-C: clients left running would load the server until exit
+        stop.set()
     deadline = time.monotonic() + timing.op_timeout_s
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
