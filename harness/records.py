@@ -91,6 +91,7 @@ class RunRecord(msgspec.Struct):
     # SELECT 1 median in µs at each rtt (key: rtt in ms), measured before the scenarios ran
     rtt_select1_us: dict[str, float] = {}
     measurements: list[Measurement] = []
+    notes: list[str] = []  # what happened to this run afterwards (e.g. data withdrawn, and why)
 
 
 def point_label(params: dict[str, AxisValue], rtt_ms: float = 0.0) -> str:

@@ -51,6 +51,8 @@ def _header(run: RunRecord) -> list[str]:
         lines += [f"> **Partial run{why}.** Only what finished is below.", ""]
     for restart in run.server_restarts:
         lines += [f"> **Server restarted**: {restart}.", ""]
+    for note in run.notes:
+        lines += [f"> **Note**: {note}", ""]
     dirty = " (uncommitted changes)" if env.get("git_dirty") else ""
     lines += [
         f"- **When**: {run.started_at} to {run.finished_at or 'unfinished'}, profile `{run.profile}`",
