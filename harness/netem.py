@@ -332,6 +332,12 @@ async def _serve(upstream: tuple[str, int], one_way_s: float) -> None:
     sys.stdout.flush()
     await stop.wait()
     server.close()
+    # end every connection's coroutines while the loop still runs (left to the garbage
+    # collector, their cleanup would print "Event loop is closed" tracebacks)
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 def _exact_timers() -> None:

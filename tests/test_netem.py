@@ -165,3 +165,16 @@ def test_a_late_waking_loop_never_skips_the_delay():
     spent = asyncio.run(waits())
     assert min(spent) >= 0.0015, spent
     assert _WakeUp.MAX_EARLY_S <= 0.0002
+
+
+def test_stopping_the_proxy_with_open_connections_prints_nothing(echo, capfd):
+    _server, target = echo
+    with DelayProxy(target, 1.0) as proxy:
+        clients = [socket.create_connection(("127.0.0.1", proxy.port), timeout=5) for _ in range(4)]
+        for client in clients:
+            client.sendall(b"ping")
+            assert _recv_exactly(client, 4) == b"ping"
+    for client in clients:
+        client.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
