@@ -103,11 +103,7 @@ def latency_chart(
     title = f"{record.name}: {record.question}"
     fig.suptitle(f"{title} ({subtitle})" if subtitle else title, fontsize=12)
     fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 0.96))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
-    return True
+    return _save(fig, path)
 
 
 def load_chart(
@@ -173,16 +169,10 @@ def load_chart(
     right.set_yscale("log")
     right.yaxis.set_major_formatter(_plain)
     left.set_ylim(bottom=0)
-    handles, labels = left.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=9)
-    title = f"{record.name}: {clients} clients; rings mark each pool's knee"
-    fig.suptitle(f"{title} ({subtitle.strip()})" if subtitle else title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 + 0.035 * math.ceil(len(labels) / 5), 1, 0.95))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
-    return True
+    _finish(
+        fig, left, f"{record.name}: {clients} clients; rings mark each pool's knee", subtitle, 5
+    )
+    return _save(fig, path)
 
 
 def http_chart(
@@ -221,11 +211,20 @@ def http_chart(
         ax.set_xticklabels(endpoints)
         ax.set_ylabel(label)
         ax.grid(True, axis="y", alpha=0.3)
-    handles, labels = left.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=9)
-    title = f"{record.name}: requests/s and p99 per endpoint"
+    _finish(fig, left, f"{record.name}: requests/s and p99 per endpoint", subtitle, 3)
+    return _save(fig, path)
+
+
+def _finish(fig: Any, legend_from: Any, title: str, subtitle: str, columns: int) -> None:
+    """The legend of `legend_from`'s lines below both panels, the title above them."""
+    handles, labels = legend_from.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(columns, len(labels)), fontsize=9)
     fig.suptitle(f"{title} ({subtitle.strip()})" if subtitle else title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 + 0.04 * math.ceil(len(labels) / 3), 1, 0.95))
+    fig.tight_layout(rect=(0, 0.06 + 0.035 * math.ceil(len(labels) / columns), 1, 0.95))
+
+
+def _save(fig: Any, path: Path) -> bool:
+    """Writes the figure as a PNG (atomically) and frees it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
