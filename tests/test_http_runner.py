@@ -4,6 +4,7 @@ failures reported, and no app server or locust process left behind."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -128,6 +129,33 @@ def test_bad_options_are_user_errors():
         ServeOptions(workers=0)
     with pytest.raises(UserError, match="must be positive"):
         HttpOptions(rate=-1)
+
+
+def test_a_busy_machine_is_the_bottleneck_when_no_single_process_is():
+    from harness.locust_run import LocustOutcome
+    from harness.runners.http import HttpResult
+
+    cores = os.cpu_count() or 1
+    rec = Recorded(
+        np.linspace(0.01, 1.49, 100), np.full(100, 2.0), np.zeros(100, bool), {}, 1, (100.0,)
+    )
+    busy = 0.85 * cores  # every core 85% busy, the app at 85% of its one
+    cpu = CpuSeries(
+        at=[100.0, 101.5],
+        seconds={
+            "app": [0, 1.275],
+            "locust": [0, 0.3],
+            "postgres": [0, 0.3],
+            "machine": [0, 1.5 * busy],
+        },
+    )
+    outcome = LocustOutcome(rec, {}, cpu, 1, [0], "")
+    result = HttpResult("a", outcome=outcome, server_cores=1, measure_s=1.5)
+    (m,) = http_measurements(
+        "http", Params((("endpoint", "user"),)), [result], np.random.default_rng(1)
+    )
+    assert "bottleneck: the machine's CPU (85% of its" in m.detail, m.detail
+    assert "highest: the app server at 85%" in m.detail
 
 
 def test_measurements_from_recorded_requests():

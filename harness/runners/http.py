@@ -39,6 +39,7 @@ from harness.verification import first_difference
 
 StepCallback = Callable[[str, float], None]
 SATURATED = 0.9  # a process tree at 90% of the cores it can use is the bottleneck
+MACHINE_BUSY = 0.8  # else, all processes together at 80% of the machine's cores are
 
 
 @dataclass(frozen=True)
@@ -330,9 +331,15 @@ def http_measurements(
                 parts.append(
                     f"bottleneck: {_who(name)} at {share:.0%} of its {capacity[name]} core(s)"
                 )
+            elif name and busy >= MACHINE_BUSY * cores:  # shared cores: none left to grow into
+                parts.append(
+                    f"bottleneck: the machine's CPU ({busy / cores:.0%} of its {cores} cores busy, "
+                    f"all processes; highest: {_who(name)} at {share:.0%})"
+                )
             elif name:
                 parts.append(f"no process saturated (highest: {_who(name)} at {share:.0%})")
-            if busy >= SATURATED * cores:
+            machine_said = bool(parts) and parts[-1].startswith("bottleneck: the machine")
+            if busy >= SATURATED * cores and not machine_said:
                 parts.append(f"all {cores} cores busy ({busy:.1f} used, all processes)")
             if r.rate and mean < 0.95 * r.rate:
                 parts.append(f"could not hold {r.rate:g} requests/s")
