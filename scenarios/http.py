@@ -112,24 +112,11 @@ scenario = Scenario(
 
 def _app(ctx: Context, framework: str, data: str, serializer: str | None = None) -> AppPlan:
     from scenarios.webapps import fastapi_app, litestar_app
+    from scenarios.webapps.config import AppConfig
 
-    t = ctx.target
-    env = {
-        "PB_APP_FRAMEWORK": framework,
-        "PB_APP_DATA": data,
-        "PB_APP_POOL_SIZE": str(POOL_SIZE),
-        "PB_DB_HOST": t.host,
-        "PB_DB_PORT": str(t.port),
-        "PB_DB_USER": t.user,
-        "PB_DB_NAME": t.database,
-        "PB_DB_SCHEMA": t.schema,
-    }
-    if t.password:
-        env["PB_DB_PASSWORD"] = t.password
-    if serializer:
-        env["PB_APP_SERIALIZER"] = serializer
+    cfg = AppConfig.for_server(ctx.target, framework, data, serializer, pool_size=POOL_SIZE)
     module = fastapi_app if framework == "fastapi" else litestar_app
-    return AppPlan("scenarios.webapps.serve:create", env, openapi_path=module.OPENAPI_PATH)
+    return AppPlan("scenarios.webapps.serve:create", cfg.to_env(), openapi_path=module.OPENAPI_PATH)
 
 
 @scenario.variant

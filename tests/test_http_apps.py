@@ -48,18 +48,7 @@ def _id(combo: tuple[str, str, str | None]) -> str:
 
 
 def _config(server, framework: str, data: str, serializer: str | None) -> AppConfig:
-    return AppConfig(
-        framework=framework,
-        data=data,
-        serializer=serializer or "",
-        pool_size=2,
-        db_host=server.host,
-        db_port=server.port,
-        db_user=server.user,
-        db_password=server.password,
-        db_name=server.database,
-        db_schema=server.schema,
-    )
+    return AppConfig.for_server(server, framework, data, serializer, pool_size=2)
 
 
 def _client(app: Any) -> Any:

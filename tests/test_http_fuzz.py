@@ -111,17 +111,7 @@ def live(server, dataset) -> Iterator[Callable[[str, str], Any]]:
 
         def get(framework: str, data: str) -> Any:
             if (framework, data) not in apps:
-                cfg = AppConfig(
-                    framework=framework,
-                    data=data,
-                    pool_size=2,
-                    db_host=server.host,
-                    db_port=server.port,
-                    db_user=server.user,
-                    db_password=server.password,
-                    db_name=server.database,
-                    db_schema=server.schema,
-                )
+                cfg = AppConfig.for_server(server, framework, data, pool_size=2)
                 apps[framework, data] = MODULES[framework].create_app(cfg)
             return apps[framework, data]
 

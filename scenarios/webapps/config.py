@@ -56,6 +56,30 @@ class AppConfig:
     serializer: str = ""  # "" = the framework's default
     pool_size: int = 10
 
+    @classmethod
+    def for_server(
+        cls,
+        server: Any,
+        framework: str,
+        data: str,
+        serializer: str | None = None,
+        pool_size: int = 10,
+    ) -> AppConfig:
+        """The app for a database given as anything with `host`, `port`, `user`, `password`,
+        `database` and `schema` (e.g. the harness's ServerTarget)."""
+        return cls(
+            framework=framework,
+            data=data,
+            serializer=serializer or "",
+            pool_size=pool_size,
+            db_host=server.host,
+            db_port=server.port,
+            db_user=server.user,
+            db_password=server.password,
+            db_name=server.database,
+            db_schema=server.schema,
+        )
+
     def __post_init__(self) -> None:
         _choice("PB_APP_FRAMEWORK", self.framework, FRAMEWORKS)
         _choice("PB_APP_DATA", self.data, DATA_LAYERS)
