@@ -6,13 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.charts import http_chart
-from harness.records import AxisValue, Measurement, ScenarioRecord
+from harness.records import Measurement, ScenarioRecord, distinct_points, metric_value, point_label
 from harness.units import duration, rtt_text
-
-
-def _value(m: Measurement, metric: str) -> float | None:
-    found = m.metrics.get(metric)
-    return found.value if found else None
 
 
 def _apart(a: Measurement, b: Measurement) -> bool:
@@ -38,18 +33,10 @@ def _cpu(m: Measurement) -> str:
         ("postgres", "pg"),
         ("machine", "all"),
     ):
-        value = _value(m, f"{name}_cpu_pct")
+        value = metric_value(m, f"{name}_cpu_pct")
         if value is not None:
             parts.append(f"{label} {value:.0f}%")
     return " · ".join(parts)
-
-
-def _points(ms: list[Measurement]) -> list[dict[str, AxisValue]]:
-    points: list[dict[str, AxisValue]] = []
-    for m in ms:
-        if m.params not in points:
-            points.append(m.params)
-    return points
 
 
 def render_http(
@@ -57,18 +44,19 @@ def render_http(
 ) -> list[str]:
     at = f" at rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
     users_axis = record.clients_axis or "users"
+    points = distinct_points(ms)
     lines = [f"### Verdicts{at}", ""]
-    for params in _points(ms):
+    for params in points:
         mine = [
             m for m in ms if m.params == params and m.status == "ok" and "ops_per_s" in m.metrics
         ]
-        label = " ".join(f"{k}={v}" for k, v in params.items())
+        label = point_label(params)
         if not mine:
             continue
         best = max(mine, key=lambda m: m.metrics["ops_per_s"].value)
         lines.append(
             f"- **{label}**: fastest {best.variant}, {best.metrics['ops_per_s'].value:,.0f} "
-            f"requests/s, p99 {duration(_value(best, 'p99_us') or 0)}; {best.detail or 'no CPU data'}."
+            f"requests/s, p99 {duration(metric_value(best, 'p99_us') or 0)}; {best.detail or 'no CPU data'}."
         )
         for fast, slow in record.comparisons:
             a = next((m for m in mine if m.variant == fast), None)
@@ -100,12 +88,12 @@ def render_http(
         if http_chart(record, subset, chart, f"{users} {users_axis}{at}"):
             lines += [f"![{record.name} at {users} {users_axis}{at}](charts/{chart.name})", ""]
     lines += [f"### Requests/s (95% CI){at}", ""]
-    lines.append("| variant | " + " | ".join(_axis_label(p) for p in _points(ms)) + " |")
-    lines.append("|---|" + "---:|" * len(_points(ms)))
+    lines.append("| variant | " + " | ".join(point_label(p) for p in points) + " |")
+    lines.append("|---|" + "---:|" * len(points))
     for variant in record.variants:
         cells = [
             _cell(next((m for m in ms if m.variant == variant and m.params == p), None))
-            for p in _points(ms)
+            for p in points
         ]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -120,23 +108,19 @@ def render_http(
     lines.append("")
     lines.append("| point | variant | p50 | p90 | p99 | p99.9 | failures | CPU | bottleneck |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---|---|")
-    for p in _points(ms):
+    for p in points:
         for variant in record.variants:
             m = next((x for x in ms if x.variant == variant and x.params == p), None)
             if m is None or m.status != "ok":
                 continue
             cols = [
-                duration(v) if (v := _value(m, k)) is not None else ""
+                duration(v) if (v := metric_value(m, k)) is not None else ""
                 for k in ("median_us", "p90_us", "p99_us", "p999_us")
             ]
-            errors = int(_value(m, "errors") or 0)
+            errors = int(metric_value(m, "errors") or 0)
             lines.append(
-                f"| {_axis_label(p)} | {variant} | {' | '.join(cols)} | {errors:,} | {_cpu(m)} | "
+                f"| {point_label(p)} | {variant} | {' | '.join(cols)} | {errors:,} | {_cpu(m)} | "
                 f"{m.detail} |"
             )
     lines.append("")
     return lines
-
-
-def _axis_label(params: dict[str, AxisValue]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items())

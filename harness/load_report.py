@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.charts import load_chart
-from harness.records import AxisValue, Measurement, RunRecord, ScenarioRecord
+from harness.records import AxisValue, Measurement, RunRecord, ScenarioRecord, metric_value
 from harness.units import duration, rtt_text
 
 KNEE_SHARE = 0.95
@@ -33,11 +33,6 @@ class Knee:
 
 def _ok(ms: list[Measurement]) -> list[Measurement]:
     return [m for m in ms if m.status == "ok" and "ops_per_s" in m.metrics]
-
-
-def _value(m: Measurement, metric: str) -> float | None:
-    found = m.metrics.get(metric)
-    return found.value if found else None
 
 
 def find_knees(record: ScenarioRecord, ms: list[Measurement]) -> list[Knee]:
@@ -68,10 +63,10 @@ def find_knees(record: ScenarioRecord, ms: list[Measurement]) -> list[Knee]:
                     size=knee.params[axis],
                     ops=knee.metrics["ops_per_s"].value,
                     best_ops=best,
-                    p99_at_knee_us=_value(knee, "p99_us"),
-                    p99_at_largest_us=_value(line[-1], "p99_us"),
+                    p99_at_knee_us=metric_value(knee, "p99_us"),
+                    p99_at_largest_us=metric_value(line[-1], "p99_us"),
                     largest_size=line[-1].params[axis],
-                    client_cpu_pct=_value(knee, "client_cpu_pct"),
+                    client_cpu_pct=metric_value(knee, "client_cpu_pct"),
                 )
             )
     return knees
@@ -100,7 +95,7 @@ def _ops_cell(m: Measurement | None) -> str:
     if m.status != "ok" or "ops_per_s" not in m.metrics:
         return f"**{m.status.upper()}**"
     ops = m.metrics["ops_per_s"]
-    p99 = _value(m, "p99_us")
+    p99 = metric_value(m, "p99_us")
     text = f"{ops.value:,.0f} ({ops.ci_low or 0:,.0f}-{ops.ci_high or 0:,.0f})"
     text = f"**{text}**" if m.is_best else text
     return text + (f" · {duration(p99)}" if p99 is not None else "")
@@ -108,13 +103,15 @@ def _ops_cell(m: Measurement | None) -> str:
 
 def _diagnostics(m: Measurement) -> str:
     def num(metric: str) -> str:
-        value = _value(m, metric)
+        value = metric_value(m, metric)
         return "" if value is None else f"{value:,.0f}"
 
-    waits = [_value(m, "checkout_wait_p50_us"), _value(m, "checkout_wait_p99_us")]
+    waits = [metric_value(m, "checkout_wait_p50_us"), metric_value(m, "checkout_wait_p99_us")]
     wait = " / ".join(duration(w) for w in waits if w is not None)
-    trouble = int(sum(_value(m, k) or 0 for k in ("errors", "checkout_timeouts", "hung_clients")))
-    trips = _value(m, "round_trips_per_op")
+    trouble = int(
+        sum(metric_value(m, k) or 0 for k in ("errors", "checkout_timeouts", "hung_clients"))
+    )
+    trips = metric_value(m, "round_trips_per_op")
     return (
         f"| {m.variant} | {m.params.get('pool_size', '')} | {wait} | "
         f"{'' if trips is None else f'{trips:.1f}'} | {num('peak_connections')} | "
@@ -190,13 +187,13 @@ def render_load(
         )
     for variant in record.variants:
         points = [m for m in _ok(ms) if m.variant == variant]
-        unfair = [m for m in points if _value(m, "starved_clients")]
+        unfair = [m for m in points if metric_value(m, "starved_clients")]
         if unfair:
-            worst = max(unfair, key=lambda m: _value(m, "starved_clients") or 0)
+            worst = max(unfair, key=lambda m: metric_value(m, "starved_clients") or 0)
             lines.append(
                 f"- **Unfair checkout — {variant}**: at {len(unfair)} of {len(points)} points "
                 "some clients completed no request in the whole measured window while others "
-                f"were served (worst: {_value(worst, 'starved_clients'):.0f} of "
+                f"were served (worst: {metric_value(worst, 'starved_clients'):.0f} of "
                 f"{worst.params[clients_axis]} clients at {worst.label}). Their wait is not in "
                 "its percentiles, which count completed requests: its p99 looks better than what "
                 "its unlucky clients saw."
@@ -221,12 +218,12 @@ def render_load(
         if m.status in ("wrong", "failed"):
             lines.append(f"- **{m.status.upper()}**: {m.variant} at {m.label}: {m.detail}")
         elif m.status == "ok" and any(
-            _value(m, k) for k in ("errors", "checkout_timeouts", "hung_clients")
+            metric_value(m, k) for k in ("errors", "checkout_timeouts", "hung_clients")
         ):
             lines.append(
-                f"- {m.variant} at {m.label}: {_value(m, 'errors'):.0f} errors, "
-                f"{_value(m, 'checkout_timeouts'):.0f} checkout timeouts, "
-                f"{_value(m, 'hung_clients'):.0f} hung clients ({m.detail})"
+                f"- {m.variant} at {m.label}: {metric_value(m, 'errors'):.0f} errors, "
+                f"{metric_value(m, 'checkout_timeouts'):.0f} checkout timeouts, "
+                f"{metric_value(m, 'hung_clients'):.0f} hung clients ({m.detail})"
             )
     lines.append("")
     for clients in dict(record.axes)[clients_axis]:

@@ -94,6 +94,20 @@ class RunRecord(msgspec.Struct):
     notes: list[str] = []  # what happened to this run afterwards (e.g. data withdrawn, and why)
 
 
+def distinct_points(measurements: list[Measurement]) -> list[dict[str, AxisValue]]:
+    """The grid points the measurements cover, in the order first measured."""
+    seen: list[dict[str, AxisValue]] = []
+    for m in measurements:
+        if m.params not in seen:
+            seen.append(m.params)
+    return seen
+
+
+def metric_value(m: Measurement, metric: str) -> float | None:
+    found = m.metrics.get(metric)
+    return found.value if found else None
+
+
 def point_label(params: dict[str, AxisValue], rtt_ms: float = 0.0) -> str:
     """`users=20 posts=10`, with `rtt=1ms ` in front when measured at a simulated distance."""
     text = " ".join(f"{k}={v}" for k, v in params.items())

@@ -17,6 +17,7 @@ from harness.records import (
     Metric,
     RunRecord,
     ScenarioRecord,
+    distinct_points,
     point_label,
 )
 from harness.stats import median_ratio, speed_sentence
@@ -161,14 +162,6 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
     return lines
 
 
-def _points(record: ScenarioRecord, measurements: list[Measurement]) -> list[dict[str, AxisValue]]:
-    seen: list[dict[str, AxisValue]] = []
-    for m in measurements:
-        if m.params not in seen:
-            seen.append(m.params)
-    return seen
-
-
 def _verdicts(
     record: ScenarioRecord,
     measurements: list[Measurement],
@@ -177,7 +170,7 @@ def _verdicts(
 ) -> list[str]:
     """Who won where, a sentence per comparison at the largest grid point, and a table of
     every comparison at every grid point (ratio > 1: the first is faster)."""
-    points = _points(record, measurements)
+    points = distinct_points(measurements)
     if not points:
         return []
     lines: list[str] = []
@@ -237,7 +230,7 @@ def _distance(
     base = min(rtts)
     heads = [rtt_text(r) for r in rtts]
     found = {(m.variant, _label(m.params), m.rtt_ms): m for m in measurements}
-    points = _points(record, measurements)
+    points = distinct_points(measurements)
     lines = [
         "### How the answer changes with distance",
         "",
@@ -438,7 +431,7 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
             if latency_chart(record, mine, chart, subtitle=at.strip()):
                 lines += [f"![{record.name} latency chart{at}](charts/{chart.name})", ""]
             lines += [f"### Every grid point{at}", ""]
-            for params in _points(record, mine):
+            for params in distinct_points(mine):
                 lines += [f"#### {point_label(params, rtt)}", ""]
                 lines += _point_table([m for m in mine if m.params == params], record)
                 lines.append("")
