@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 from rich.console import Console
@@ -39,6 +39,9 @@ from harness.scenario import Scenario
 from harness.store import RunFolder, check_writable, new_run_id, write_atomic
 from harness.units import duration, parse_rtt_list, rtt_text
 from harness.watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from harness.selfcheck import OverheadRow, Placement
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -230,12 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown table here")
 
     p = verbs.add_parser(
-        "check", help="measure the harness itself: timer resolution, runner overhead"
+        "check",
+        help="measure the harness itself: timer resolution, runner overhead, the delay "
+        "proxy's timers and forwarding, core placement",
     )
     _add_postgres(p)
     p.add_argument("--no-db", action="store_true", help="only the in-process calls; no server")
     p.add_argument("--seconds", type=_positive_float, default=0.5, help="time per comparison")
     _add_rtt(p, "SELECT 1 is measured at each, configured vs achieved")
+    p.add_argument(
+        "--out", type=Path, metavar="FILE", help="also write what it printed here, as text"
+    )
 
     p = verbs.add_parser(
         "seed", help="load the shared dataset at a given size and print how long it took"
@@ -491,42 +499,82 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from harness.selfcheck import measure_overhead, timer_resolution_ns
+    from harness.selfcheck import (
+        core_placement,
+        measure_overhead,
+        timer_resolution_ns,
+        wakeup_lateness,
+    )
 
+    if args.out is not None:  # everything printed, also kept as text beside a run's report
+        check_writable(args.out.parent)
+        console = Console(highlight=False, width=120, record=True)
+    machine = environment.describe()
+    console.print(
+        f"patternbench check, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {machine['cpu']}, "
+        f"{machine['cores']} cores, {machine['memory_gib']} GiB, Python {machine['python']}, "
+        f"{machine['os']}"
+    )
     console.print(
         f"timer: perf_counter_ns, smallest visible step {timer_resolution_ns():.0f} ns "
         f"(clock says {time.get_clock_info('perf_counter').resolution * 1e9:.0f} ns)"
     )
-
-    def show(rows: list) -> None:
-        table = Table(title="runner overhead: per-op timing vs a bare loop of the same call")
-        for column in (
-            "call",
-            "bare loop / call",
-            "runner mean / op",
-            "runner median / op",
-            "ratio",
-        ):
-            table.add_column(column, justify="right" if column != "call" else "left")
-        for row in rows:
-            table.add_row(
-                row.what,
-                f"{row.bare_ns:,.0f} ns",
-                f"{row.runner_ns:,.0f} ns",
-                f"{row.runner_median_ns:,.0f} ns",
-                f"{row.ratio:.3f}",
-            )
-        console.print(table)
-
     if args.no_db:
-        show(measure_overhead(None, args.seconds))
-        return 0
-    with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
-        console.print(f"PostgreSQL {target.version} ({target.provider})")
-        show(measure_overhead(target, args.seconds))
-        if args.rtt != (0.0,):
-            console.print(rtt_table(target, args.rtt, args.seconds))
+        console.print(overhead_table(measure_overhead(None, args.seconds)))
+    else:
+        with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
+            console.print(f"PostgreSQL {target.version} ({target.provider})")
+            console.print(overhead_table(measure_overhead(target, args.seconds)))
+            late = wakeup_lateness(seconds=args.seconds, cpus=target.server_cpus)
+            console.print(
+                f"delay proxy's timers: asyncio.sleep({late.sleep_us:g} µs) on a select() loop "
+                f"with 1 ns timer slack, on CPU {late.cpus}, woke {late.median_us:.0f} µs late "
+                f"(median; p99 {late.p99_us:.0f} µs; {late.n:,} sleeps)"
+            )
+            if placement := core_placement(target, max(1.0, 4 * args.seconds)):
+                console.print(placement_table(placement, target))
+            if args.rtt != (0.0,):
+                console.print(rtt_table(target, args.rtt, args.seconds))
+    if args.out is not None:
+        write_atomic(args.out, console.export_text().encode())
+        sys.stdout.write(f"written to {args.out}\n")
     return 0
+
+
+def overhead_table(rows: list[OverheadRow]) -> Table:
+    table = Table(title="runner overhead: per-op timing vs a bare loop of the same call")
+    for column in ("call", "bare loop / call", "runner mean / op", "runner median / op", "ratio"):
+        table.add_column(column, justify="right" if column != "call" else "left")
+    for row in rows:
+        table.add_row(
+            row.what,
+            f"{row.bare_ns:,.0f} ns",
+            f"{row.runner_ns:,.0f} ns",
+            f"{row.runner_median_ns:,.0f} ns",
+            f"{row.ratio:.3f}",
+        )
+    return table
+
+
+def placement_table(rows: list[Placement], target: ServerTarget) -> Table:
+    server = ",".join(map(str, sorted(target.server_cpus)))
+    table = Table(
+        title=f"core placement: pgbench SELECT 1 (prepared, one client), server on CPU {server}"
+    )
+    for column in ("client", "client CPU", "median", "p99", "TPS"):
+        table.add_column(column, justify="right" if column != "client" else "left")
+    for row in rows:
+        if row.error:
+            table.add_row(row.where, row.client_cpus, row.error, "", "")
+        else:
+            table.add_row(
+                row.where,
+                row.client_cpus,
+                duration(row.median_us),
+                duration(row.p99_us),
+                f"{row.tps:,.0f}",
+            )
+    return table
 
 
 def achieved_rtts(
@@ -544,7 +592,8 @@ def achieved_rtts(
 
 def rtt_table(target: ServerTarget, rtts: tuple[float, ...], seconds: float) -> Table:
     """Configured vs achieved round trip: `SELECT 1` over psycopg, direct and through the
-    delay proxy at each rtt, before and after the proxy subtracted its own forwarding time."""
+    delay proxy at each rtt, before and after the proxy subtracted its own forwarding time
+    (what the uncalibrated proxy added beyond the rtt)."""
     table = Table(
         title=f"network distance: SELECT 1 round trip (psycopg, medians of {seconds:g} s)"
     )
@@ -552,6 +601,7 @@ def rtt_table(target: ServerTarget, rtts: tuple[float, ...], seconds: float) -> 
         "rtt configured",
         "direct",
         "through proxy, uncalibrated",
+        "proxy forwarding",
         "through proxy",
         "added",
         "off by",
@@ -559,7 +609,7 @@ def rtt_table(target: ServerTarget, rtts: tuple[float, ...], seconds: float) -> 
     ):
         table.add_column(column, justify="right")
     direct = float(np.median(measure_select1(target, seconds)))
-    table.add_row("0", duration(direct), "", "", "", "", "no proxy")
+    table.add_row("0", duration(direct), "", "", "", "", "", "no proxy")
     for rtt in rtts:
         if rtt == 0:
             continue
@@ -570,6 +620,7 @@ def rtt_table(target: ServerTarget, rtts: tuple[float, ...], seconds: float) -> 
             rtt_text(rtt),
             duration(c.direct_us),
             duration(raw),
+            duration(raw - c.direct_us - rtt * 1e3),
             duration(c.through_us),
             duration(c.added_us),
             f"{(c.added_us - rtt * 1e3) / (rtt * 1e3):+.1%}",

@@ -340,10 +340,16 @@ async def _serve(upstream: tuple[str, int], one_way_s: float) -> None:
     await asyncio.gather(*others, return_exceptions=True)
 
 
-def _exact_timers() -> None:
-    """Timer slack 1 ns instead of Linux's default 50 µs (prctl PR_SET_TIMERSLACK)."""
+def exact_timers() -> None:
+    """Timer slack 1 ns instead of Linux's default 50 µs (prctl PR_SET_TIMERSLACK; it applies
+    to the calling thread)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(29, 1)
+
+
+def microsecond_loop() -> asyncio.AbstractEventLoop:
+    """An event loop on select(), whose timeouts are in microseconds (epoll's are whole ms)."""
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,9 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", required=True, metavar="HOST:PORT")
     parser.add_argument("--one-way-us", type=float, required=True)
     args = parser.parse_args(argv)
-    _exact_timers()
+    exact_timers()
     host, _, port = args.upstream.rpartition(":")
-    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())  # microsecond timers
+    loop = microsecond_loop()
     try:
         loop.run_until_complete(_serve((host, int(port)), args.one_way_us / 1e6))
     finally:

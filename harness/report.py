@@ -21,7 +21,7 @@ from harness.records import (
     point_label,
 )
 from harness.stats import median_ratio, speed_sentence
-from harness.store import load_run, sample_key, write_atomic
+from harness.store import load_run, sample_key, write_atomic, write_tidy_csv
 from harness.units import duration, rtt_text
 
 
@@ -439,8 +439,9 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
 
 
 def write_report(folder: Path) -> Path:
-    """Rebuilds report.md and charts/ from the run folder's stored files."""
+    """Rebuilds report.md, charts/ and measurements.csv from the run folder's stored files."""
     run, samples = load_run(folder)
+    write_tidy_csv(folder, run)
     text = render(run, samples, folder)
     path = folder / "report.md"
     write_atomic(path, text.encode())

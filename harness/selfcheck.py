@@ -1,14 +1,19 @@
 """`patternbench check`: how much the harness itself adds to what it measures.
 
 Times the same call two ways, a bare loop (total time / calls) and the latency runner (per-op
-timer around each call), and prints the ratio; plus the timer's resolution.
+timer around each call), and prints the ratio; plus the timer's resolution, how late the delay
+proxy's kind of timer wakes, and what placing client and server on one core or on two does to a
+round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +21,8 @@ import numpy as np
 
 from harness.context import Context
 from harness.dataset import DatasetSpec
+from harness.native import NativeQuery, run_pgbench
+from harness.netem import exact_timers, microsecond_loop
 from harness.postgres import ServerTarget
 from harness.runners.latency import timed_batch
 from harness.scenario import Params, Variant
@@ -108,3 +115,111 @@ def measure_overhead(target: ServerTarget | None, seconds: float = 0.5) -> list[
         if target is not None:
             ctx.close()
         loop.close()
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """How late `asyncio.sleep(sleep_us)` returned, on the loop the delay proxy runs."""
+
+    sleep_us: float
+    median_us: float
+    p99_us: float
+    n: int
+    cpus: str  # where it was measured: the proxy runs beside the server
+
+
+def wakeup_lateness(
+    sleep_us: float = 500.0, seconds: float = 0.5, cpus: frozenset[int] = frozenset()
+) -> Lateness:
+    """Sleeps of `sleep_us` on a select() loop with 1 ns timer slack, pinned to `cpus` (the
+    server's, where the proxy runs), in a thread of its own so neither setting leaks into the
+    caller. The proxy learns this lateness and ends its sleeps that much early (capped)."""
+    found: list[np.ndarray] = []
+    failed: list[BaseException] = []
+
+    def measure() -> None:
+        try:
+            if cpus:
+                os.sched_setaffinity(0, cpus)  # pid 0: this thread only
+            exact_timers()
+            loop = microsecond_loop()
+            try:
+                found.append(loop.run_until_complete(_late_sleeps(sleep_us / 1e6, seconds)))
+            finally:
+                loop.close()
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=measure, name="patternbench-wakeup")
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    late = found[0]
+    where = ",".join(map(str, sorted(cpus))) if cpus else "any"
+    return Lateness(
+        sleep_us, float(np.median(late)), float(np.percentile(late, 99)), int(late.size), where
+    )
+
+
+async def _late_sleeps(sleep_s: float, seconds: float) -> np.ndarray:
+    loop = asyncio.get_running_loop()
+    late: list[float] = []
+    end = loop.time() + seconds
+    while loop.time() < end or len(late) < 50:
+        due = loop.time() + sleep_s
+        await asyncio.sleep(sleep_s)
+        late.append((loop.time() - due) * 1e6)
+    return np.asarray(late, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """pgbench `SELECT 1` (prepared, one client) with the client on some CPUs."""
+
+    where: str
+    client_cpus: str
+    median_us: float
+    p99_us: float
+    tps: float
+    error: str = ""
+
+
+@contextlib.contextmanager
+def _pinned(cpus: frozenset[int]) -> Iterator[None]:
+    """This thread (and the processes it starts meanwhile) on `cpus`."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def core_placement(target: ServerTarget, seconds: float = 2.0) -> list[Placement]:
+    """Why the harness pins the client and the server to different CPUs: the same round trip
+    with pgbench on a CPU of its own and on the server's CPU. Empty when the server is not
+    pinned (not embedded, or one CPU)."""
+    if not target.server_cpus:
+        return []
+    query = NativeQuery("select1", "SELECT 1", "prepared", "SELECT 1, prepared, one client")
+    client = frozenset(os.sched_getaffinity(0)) - target.server_cpus
+    cases = [("across CPUs", client), ("on the server's CPU", target.server_cpus)]
+    rows = []
+    for where, cpus in cases:
+        if not cpus:
+            continue
+        with _pinned(cpus):
+            result = run_pgbench(target, query, max(1, round(seconds)))
+        samples = result.samples_us
+        rows.append(
+            Placement(
+                where,
+                ",".join(map(str, sorted(cpus))),
+                float(np.median(samples)) if samples.size else float("nan"),
+                float(np.percentile(samples, 99)) if samples.size else float("nan"),
+                result.tps,
+                result.error,
+            )
+        )
+    return rows

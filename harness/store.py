@@ -73,7 +73,8 @@ def check_writable(out_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
 
 
 def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:
-    """One row per (measurement, metric): run_id, scenario, variant, each grid axis, metric, value..."""
+    """One row per (measurement, metric): run_id, scenario, variant, each grid axis, the rtt it
+    was measured at (ms, 0 on loopback), metric, value..."""
     all_axes: list[str] = []
     for names in axis_names.values():
         all_axes += [n for n in names if n not in all_axes]
@@ -85,6 +86,7 @@ def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:
             "scenario",
             "variant",
             *all_axes,
+            "rtt_ms",
             "status",
             "metric",
             "value",
@@ -95,7 +97,7 @@ def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:
         ]
     )
     for m in run.measurements:
-        axes = [m.params.get(name, "") for name in all_axes]
+        axes = [*(m.params.get(name, "") for name in all_axes), f"{m.rtt_ms:g}"]
         if not m.metrics:
             writer.writerow(
                 [run.run_id, m.scenario, m.variant, *axes, m.status, "", "", "", "", "", ""]
@@ -119,6 +121,12 @@ def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def write_tidy_csv(folder: Path, run: RunRecord) -> None:
+    """measurements.csv, derived from run.json's record (so `report` can rebuild it too)."""
+    axis_names = {s.name: [a for a, _ in s.axes] for s in run.scenarios}
+    write_atomic(folder / "measurements.csv", tidy_csv(run, axis_names))
+
+
 def sample_key(scenario: str, variant: str, label: str) -> str:
     return f"{scenario}|{variant}|{label}"
 
@@ -132,9 +140,8 @@ class RunFolder:
 
     def save(self, run: RunRecord) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        axis_names = {s.name: [a for a, _ in s.axes] for s in run.scenarios}
         write_atomic(self.path / "run.json", encode_run(run))
-        write_atomic(self.path / "measurements.csv", tidy_csv(run, axis_names))
+        write_tidy_csv(self.path, run)
         if self.samples:
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **self.samples)

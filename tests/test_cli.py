@@ -230,6 +230,7 @@ def test_a_run_writes_a_complete_folder(finished_run):
         "users",
         "posts_per_user",
         "nesting",
+        "rtt_ms",
         "status",
         "metric",
         "value",
@@ -264,7 +265,9 @@ def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monke
     copy = tmp_path / finished_run.name
     shutil.copytree(finished_run, copy)
     original = (copy / "report.md").read_text()
+    table = (copy / "measurements.csv").read_text()
     (copy / "report.md").unlink()
+    (copy / "measurements.csv").unlink()
     shutil.rmtree(copy / "charts")
 
     def no_database(*args, **kwargs):
@@ -273,6 +276,7 @@ def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monke
     monkeypatch.setattr(psycopg, "connect", no_database)
     assert main(["report", str(copy)]) == 0
     assert (copy / "report.md").read_text() == original
+    assert (copy / "measurements.csv").read_text() == table
     assert (copy / "charts" / "loading.png").exists()
 
 
@@ -291,6 +295,13 @@ def test_a_run_at_1ms_rtt_pays_for_every_round_trip(tmp_path):
         (m["variant"], m["rtt_ms"]): m["metrics"]["median_us"]["value"] for m in run["measurements"]
     }
     assert len(median) == 6
+    rows = list(csv.DictReader((folder / "measurements.csv").open()))
+    in_csv = {
+        (r["variant"], float(r["rtt_ms"])): float(r["value"])
+        for r in rows
+        if r["metric"] == "median_us"
+    }
+    assert in_csv == pytest.approx(median, rel=1e-5)  # the tidy table tells the rtts apart
     trips = next(
         m["metrics"]["round_trips_per_op"]["value"]
         for m in run["measurements"]

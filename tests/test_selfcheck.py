@@ -1,0 +1,65 @@
+"""`patternbench check`: the harness measuring itself, and the text it leaves beside a run."""
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.selfcheck import core_placement, wakeup_lateness
+
+
+def test_wakeup_lateness_is_measured_in_its_own_thread():
+    before = os.sched_getaffinity(0)
+    cpus = frozenset(sorted(before)[-1:])
+    late = wakeup_lateness(sleep_us=300, seconds=0.1, cpus=cpus)
+    assert late.n >= 50
+    assert 0 <= late.median_us <= late.p99_us
+    assert late.cpus == str(min(cpus))
+    assert os.sched_getaffinity(0) == before  # the pinning stayed in the measuring thread
+
+
+def test_core_placement_times_the_same_round_trip_on_and_off_the_servers_cpu(server):
+    if not server.server_cpus:
+        pytest.skip("the session server is not pinned (one CPU)")
+    before = os.sched_getaffinity(0)
+    rows = core_placement(server, seconds=1.0)
+    assert os.sched_getaffinity(0) == before
+    assert [row.where for row in rows] == ["across CPUs", "on the server's CPU"]
+    assert rows[1].client_cpus == ",".join(map(str, sorted(server.server_cpus)))
+    assert rows[0].client_cpus not in rows[1].client_cpus.split(",")
+    for row in rows:
+        assert row.error == ""
+        assert row.tps > 100 and 0 < row.median_us <= row.p99_us
+
+
+def test_core_placement_needs_a_pinned_server(server):
+    assert core_placement(replace(server, server_cpus=frozenset())) == []
+
+
+def test_check_writes_what_it_printed(tmp_path, capsys, server):
+    out = tmp_path / "check.txt"
+    url = f"postgresql://{server.user}@{server.host}:{server.port}/{server.database}"
+    args = ["check", "--postgres", url, "--seconds", "0.1", "--rtt", "1ms", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    text = out.read_text()
+    for expected in (
+        "patternbench check, ",
+        "smallest visible step",
+        "SELECT 1, asyncpg (async)",
+        "delay proxy's timers: asyncio.sleep(500 µs)",
+        "proxy forwarding",
+        "rtt configured",
+    ):
+        assert expected in text
+    assert f"written to {out}" in printed
+    assert not list(tmp_path.glob(".*"))  # written atomically, no temp file left
+
+
+def test_check_out_in_a_folder_it_cannot_write_exits_2(tmp_path, capsys):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert main(["check", "--no-db", "--out", str(Path(blocked, "check.txt"))]) == 2
+    assert "patternbench: error:" in capsys.readouterr().err
