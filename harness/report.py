@@ -33,7 +33,7 @@ def _label(params: dict[str, AxisValue]) -> str:
     return point_label(params)
 
 
-def _header(run: RunRecord) -> list[str]:
+def _header(run: RunRecord, folder: Path) -> list[str]:
     env, server = run.environment, run.server
     settings = server.get("settings", {})
     keys = (
@@ -64,6 +64,7 @@ def _header(run: RunRecord) -> list[str]:
         f"- **PostgreSQL** {server.get('version')} ({server.get('provider')}, {server.get('url')}); {shown}",
         f"- **Code**: git {env.get('git_sha')}{dirty}",
         *_network_line(run),
+        *_self_check_line(folder),
         "",
         "How to read it: *median* is the typical latency of one operation (its 95% bootstrap "
         "confidence interval in brackets), *p99* the slow tail, *cold* the first call on fresh "
@@ -75,6 +76,16 @@ def _header(run: RunRecord) -> list[str]:
         "",
     ]
     return lines
+
+
+def _self_check_line(folder: Path) -> list[str]:
+    """A `patternbench check --out check.txt` kept in the run folder, when there is one."""
+    if not (folder / "check.txt").is_file():
+        return []
+    return [
+        "- **Harness self-check**: [check.txt](check.txt) (`patternbench check` on the same "
+        "machine: timer, runner overhead, the delay proxy's timers and forwarding, core placement)"
+    ]
 
 
 def _network_line(run: RunRecord) -> list[str]:
@@ -375,7 +386,7 @@ def _distance_held(record: ScenarioRecord) -> list[str]:
 
 
 def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
-    lines = _header(run)
+    lines = _header(run, folder)
     for record in run.scenarios:
         ms = [m for m in run.measurements if m.scenario == record.name]
         lines += [f"## {record.name}: {record.question}", ""]

@@ -280,6 +280,15 @@ def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monke
     assert (copy / "charts" / "loading.png").exists()
 
 
+def test_report_links_a_self_check_kept_in_the_run_folder(finished_run, tmp_path):
+    copy = tmp_path / finished_run.name
+    shutil.copytree(finished_run, copy)
+    assert "check.txt" not in (copy / "report.md").read_text()
+    (copy / "check.txt").write_text("patternbench check, 2026-11-26 ...\n")
+    assert main(["report", str(copy)]) == 0
+    assert "- **Harness self-check**: [check.txt](check.txt)" in (copy / "report.md").read_text()
+
+
 def test_a_run_at_1ms_rtt_pays_for_every_round_trip(tmp_path):
     args = ["run", "--postgres", "embedded", "--scenario", "loading", "--out", str(tmp_path)]
     args += ["--grid", "users=20", "--grid", "posts_per_user=1", "--grid", "nesting=posts"]
