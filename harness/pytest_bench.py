@@ -45,7 +45,7 @@ How one test runs:
    variant's at the same grid point (computed once per point on its own Context and cached). A
    different answer fails the test as WRONG with the first difference and is never timed; a
    variant that raises ``Skip`` is skipped; one that raises fails (FAILED, with its traceback).
-4. Warm-up by time (the profile's, as ``patternbench run``: 0.1 s quick, 0.5 s full); nothing kept.
+4. Warm-up by time (the profile's, as ``patternbench run``: 0.1 s quick, 0.3 s full); nothing kept.
 5. pytest-benchmark times it: ``benchmark(fn, ctx)`` (calibrated rounds, honouring
    ``--benchmark-max-time``/``--benchmark-min-rounds``), or, when the scenario has ``setup_op``,
    ``benchmark.pedantic(setup=...)`` so that setup runs outside the timed region, with rounds

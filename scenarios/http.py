@@ -6,7 +6,7 @@ behind a real endpoint), keyset pagination over posts, and a validated insert (2
 in its own server process (uvicorn, 1 worker unless `--app-workers`), with either the SQLAlchemy
 async ORM (selectinload) or raw asyncpg behind it, and serialises with its framework's default
 (Pydantic for FastAPI, msgspec for Litestar) or, in two variants, the other one. Before any load
-every app must answer ~35 requests, 4xx cases included, exactly as the reference app does.
+every app must answer 33 requests, 4xx cases included, exactly as the reference app does.
 
 Look at: requests/s and p99 per endpoint, and the bottleneck column: on a small machine locust,
 the app server and PostgreSQL share the cores, and the report says which one ran out first. The

@@ -435,6 +435,52 @@ def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, s
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
+def test_a_harness_killed_with_sigkill_takes_its_server_and_proxy_with_it(tmp_path):
+    args = ["run", "--postgres", "embedded", "--scenario", "loading", "--rtt", "1ms"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args, "--out", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 90
+    children: list[psutil.Process] = []
+    while time.monotonic() < deadline:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = {" ".join(c.cmdline()) for c in children if c.is_running()}
+        if any("postgres" in n and "-D" in n for n in names) and any(
+            "harness.netem" in n for n in names
+        ):
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        proc.wait()
+        pytest.fail("the run did not start its server and delay proxy in time")
+    proc.kill()  # SIGKILL: no handler, no finally, only PR_SET_PDEATHSIG is left
+    proc.wait()
+    _gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"outlived a SIGKILLed harness: {[p.cmdline()[:3] for p in alive]}"
+
+
+def test_a_password_in_the_url_reaches_no_file_and_no_output(
+    tmp_path, capfd, server, fresh_database
+):
+    fresh_database("pb_secret_check")
+    url = f"postgresql://{server.user}:pw-secret@{server.host}:{server.port}/pb_secret_check"
+    args = ["run", "--postgres", url, "--scenario", "loading", "--out", str(tmp_path)]
+    args += ["--grid", "users=1", "--grid", "posts_per_user=1", "--grid", "nesting=posts"]
+    assert main(args) == 0
+    out, err = capfd.readouterr()
+    (folder,) = list(tmp_path.iterdir())
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert {"run.json", "measurements.csv", "report.md"} <= {p.name for p in files}
+    leaked = [p.name for p in files if b"pw-secret" in p.read_bytes()]
+    assert not leaked and "pw-secret" not in out + err
+    assert "postgresql://postgres:***@" in (folder / "report.md").read_text()
+
+
 def _run_and_break_the_server(tmp_path: Path, break_it, *extra: str) -> tuple[dict, str, str]:
     """Runs reads then loading in a subprocess; once reads saved a measurement, `break_it`
     gets the server's processes. Returns run.json, report.md and stderr."""

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from harness import postgres
+from harness.dataset import DatasetSpec, ensure_dataset
 from harness.errors import UserError
 from harness.postgres import EmbeddedPostgres, ServerTarget, external_target, provision
 from harness.redaction import redact_text, redact_url
@@ -94,6 +95,22 @@ def test_url_with_foreign_tables_is_refused_unless_allowed(server, fresh_databas
     assert target.schema == "patternbench" and target.provider == "url"
     with psycopg.connect(**target.psycopg_kwargs()) as conn:
         assert conn.execute("SHOW search_path").fetchone() == ("patternbench",)
+
+
+def test_the_dataset_never_drops_a_table_it_did_not_create(server, fresh_database):
+    tiny = DatasetSpec(cohorts=((2, 3),), filler_users=0)
+    kwargs = fresh_database("team_shop", "orders")
+    target = external_target(_url(server, "team_shop"), allow_existing_tables=True)
+    assert ensure_dataset(target, tiny).users == 3
+    with psycopg.connect(**kwargs, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.orders')").fetchone()[0] == "orders"
+        # tables named like the dataset's that patternbench has no record of creating
+        conn.execute("DROP TABLE patternbench.posts CASCADE")
+        conn.execute("DELETE FROM patternbench.pb_dataset")
+    with pytest.raises(UserError, match=r"were not created by patternbench; refusing to drop"):
+        ensure_dataset(target, tiny)
+    with psycopg.connect(**kwargs) as conn:
+        assert conn.execute("SELECT count(*) FROM patternbench.users").fetchone() == (3,)
 
 
 def test_empty_url_database_is_used_inside_its_own_schema(server, fresh_database):
