@@ -20,7 +20,7 @@ from harness.records import (
     distinct_points,
     point_label,
 )
-from harness.stats import median_ratio, speed_sentence
+from harness.stats import Ratio, median_ratio, speed_sentence
 from harness.store import load_run, sample_key, write_atomic, write_tidy_csv
 from harness.units import duration, rtt_text
 
@@ -173,28 +173,83 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
     return lines
 
 
+def _wins(measurements: list[Measurement]) -> str:
+    """Grid points each variant was fastest at: outright (every other variant's × best CI
+    excludes 1) or tied (another one's includes 1, so the order between them is noise)."""
+    won: Counter[str] = Counter()
+    tied: Counter[str] = Counter()
+    for params in distinct_points(measurements):
+        here = [m for m in measurements if m.params == params and m.status == "ok"]
+        best = [m.variant for m in here if m.is_best]
+        if not best:
+            continue
+        close = [
+            m.variant
+            for m in here
+            if not m.is_best
+            and (r := m.metrics.get("ratio_to_best")) is not None
+            and r.ci_low is not None
+            and r.ci_low <= 1.0
+        ]
+        if close:
+            tied.update([*best, *close])
+        else:
+            won.update(best)
+    names = sorted(set(won) | set(tied), key=lambda n: (-won[n], -tied[n], n))
+    parts = [
+        f"{n} ({won[n]}" + (f", tied at {tied[n]}" if tied[n] else "") + ")"
+        if won[n]
+        else f"{n} (tied at {tied[n]})"
+        for n in names
+    ]
+    return ", ".join(parts)
+
+
+def _range(ratios: list[Ratio]) -> str:
+    low, high = min(r.value for r in ratios), max(r.value for r in ratios)
+    return f"{low:.2f}x" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}x"
+
+
+def _pair_summary(fast: str, slow: str, at: list[tuple[str, Ratio]]) -> str:
+    """One comparison over every grid point: where the first is faster, where the second is,
+    where neither; then the sentence at the largest point. Ratios are slow/fast."""
+    ahead = [r for _, r in at if r.significant and r.value > 1]
+    behind = [r.inverse() for _, r in at if r.significant and r.value < 1]
+    even = len(at) - len(ahead) - len(behind)
+    parts = []
+    if ahead:
+        parts.append(f"{fast} faster at {len(ahead)} of {len(at)} points ({_range(ahead)})")
+    if behind:
+        parts.append(f"{slow} faster at {len(behind)} ({_range(behind)})")
+    if even:
+        parts.append(f"no significant difference at {even}")
+    last_label, last = at[-1]
+    if last.value >= 1:
+        sentence = speed_sentence(fast, slow, last, "")
+    else:
+        sentence = speed_sentence(slow, fast, last.inverse(), "")
+    return f"- **{fast} vs {slow}**: {'; '.join(parts)}. At {last_label}: {sentence}."
+
+
 def _verdicts(
     record: ScenarioRecord,
     measurements: list[Measurement],
     samples: dict[str, np.ndarray],
     rtt_ms: float = 0.0,
 ) -> list[str]:
-    """Who won where, a sentence per comparison at the largest grid point, and a table of
-    every comparison at every grid point (ratio > 1: the first is faster)."""
+    """Who won where; a line per comparison over every grid point, ending with the largest;
+    and a table of every comparison at every grid point (ratio > 1: the first is faster)."""
     points = distinct_points(measurements)
     if not points:
         return []
     lines: list[str] = []
-    wins = Counter(m.variant for m in measurements if m.is_best)
-    total = sum(wins.values())
-    if total:
-        ranking = ", ".join(f"{name} ({count})" for name, count in wins.most_common())
-        lines.append(f"- Fastest variant, by number of grid points won: {ranking}.")
+    if wins := _wins(measurements):
+        lines.append(f"- Fastest variant, by grid points won: {wins}.")
     rng = np.random.default_rng(7)
-    headline = _label(points[-1])
     table: dict[str, list[str]] = {_label(p): [] for p in points}
     pairs = [(fast, slow) for fast, slow in record.comparisons]
     for fast, slow in pairs:
+        found: list[tuple[str, Ratio]] = []
         for params in points:
             label = _label(params)
             a = samples.get(sample_key(record.name, slow, point_label(params, rtt_ms)))
@@ -205,12 +260,9 @@ def _verdicts(
             ratio = median_ratio(a, b, rng)  # slow / fast: > 1 means `fast` is faster
             cell = f"{ratio.value:.2f}x ({ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
             table[label].append(f"**{cell}**" if ratio.significant else f"{cell} n.s.")
-            if label == headline:
-                if ratio.value >= 1:
-                    lines.append("- " + speed_sentence(fast, slow, ratio, f" at {label}") + ".")
-                else:
-                    inverse = median_ratio(b, a, rng)
-                    lines.append("- " + speed_sentence(slow, fast, inverse, f" at {label}") + ".")
+            found.append((label, ratio))
+        if found:
+            lines.append(_pair_summary(fast, slow, found))
     for m in measurements:
         if m.status == "wrong":
             lines.append(f"- **WRONG**: {m.variant} at {_label(m.params)}: {m.detail}")

@@ -42,6 +42,10 @@ class Ratio:
         """True when the interval excludes 1 (a real difference at the chosen confidence)."""
         return self.ci_low > 1.0 or self.ci_high < 1.0
 
+    def inverse(self) -> Ratio:
+        """b over a, from the same resamples (so a verdict can keep the declared pair order)."""
+        return Ratio(1.0 / self.value, 1.0 / self.ci_high, 1.0 / self.ci_low)
+
 
 def bootstrap_medians(
     samples: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES

@@ -1,0 +1,51 @@
+"""The sentences a report leads with: every grid point counted, the declared order kept, ties
+named as ties."""
+
+from harness.records import Measurement, Metric
+from harness.report import _pair_summary, _wins
+from harness.stats import Ratio
+
+
+def test_a_ratio_inverts_with_its_interval():
+    inverse = Ratio(2.0, 1.6, 2.5).inverse()
+    assert (inverse.value, inverse.ci_low, inverse.ci_high) == (0.5, 0.4, 0.625)
+    assert inverse.significant
+
+
+def test_a_comparison_counts_every_point_and_keeps_its_order():
+    at = [
+        ("rows=1", Ratio(1.30, 1.20, 1.40)),  # fast is faster
+        ("rows=10", Ratio(1.10, 1.05, 1.15)),
+        ("rows=100", Ratio(1.01, 0.97, 1.06)),  # noise
+        ("rows=1000", Ratio(0.50, 0.45, 0.55)),  # slow is faster: 2x
+    ]
+    text = _pair_summary("core", "orm", at)
+    assert text == (
+        "- **core vs orm**: core faster at 2 of 4 points (1.10-1.30x); orm faster at 1 (2.00x); "
+        "no significant difference at 1. At rows=1000: orm is 2.00x faster than core "
+        "(95% CI 1.82-2.22)."
+    )
+
+
+def test_a_comparison_that_never_differs_says_so():
+    text = _pair_summary("a", "b", [("x=1", Ratio(1.0, 0.9, 1.1)), ("x=2", Ratio(0.99, 0.9, 1.1))])
+    assert "no significant difference at 2" in text and "faster at" not in text.split(".")[0]
+
+
+def _m(variant: str, point: int, best: bool, ci_low: float) -> Measurement:
+    ratio = Metric(1.0 if best else 1.2, "x", ci_low, ci_low + 0.3)
+    return Measurement(
+        "s", variant, {"x": point}, "ok", metrics={"ratio_to_best": ratio}, is_best=best
+    )
+
+
+def test_a_win_inside_the_noise_is_a_tie():
+    ms = [
+        _m("a", 1, True, 1.0),
+        _m("b", 1, False, 1.5),  # clearly slower: a won outright
+        _m("a", 2, True, 1.0),
+        _m("b", 2, False, 0.98),  # b's CI includes 1: a tie
+        _m("b", 3, True, 1.0),
+        _m("a", 3, False, 1.1),
+    ]
+    assert _wins(ms) == "a (1, tied at 1), b (1, tied at 1)"
