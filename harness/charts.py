@@ -15,6 +15,8 @@ from matplotlib.ticker import FuncFormatter
 from harness.records import Measurement, ScenarioRecord
 from harness.store import write_atomic
 
+MARKERS = ("o", "s", "^")  # the 11th line on: a second marker and a dashed line
+
 matplotlib.use("Agg")  # files only, no display; pyplot picks its backend at the first figure
 
 _plain = FuncFormatter(lambda value, _pos: f"{value:g}")
@@ -69,13 +71,15 @@ def latency_chart(
                 xs,
                 ys,
                 yerr=[low, high],
-                marker="o",
-                markersize=3,
+                marker=MARKERS[(v_index // 10) % len(MARKERS)],  # tab10 repeats after 10
+                markersize=3 if v_index < 10 else 4,
                 linewidth=1.4,
                 capsize=2,
                 label=f"{variant} (native)" if native else variant,
                 color="black" if native else colours(v_index % 10),
-                linestyle=(0, (4, 2 + 2 * record.natives.index(variant))) if native else "-",
+                linestyle=(0, (4, 2 + 2 * record.natives.index(variant)))
+                if native
+                else ("-" if v_index < 10 else "--"),
             )
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -26,16 +26,20 @@ def _cell(m: Measurement | None) -> str:
 
 
 def _cpu(m: Measurement) -> str:
+    """app · locust · pg · other (the rest of the machine: the harness, a delay proxy...) · all,
+    each as % of one core."""
     parts = []
-    for name, label in (
-        ("app", "app"),
-        ("locust", "locust"),
-        ("postgres", "pg"),
-        ("machine", "all"),
-    ):
+    listed = 0.0
+    for name, label in (("app", "app"), ("locust", "locust"), ("postgres", "pg")):
         value = metric_value(m, f"{name}_cpu_pct")
         if value is not None:
             parts.append(f"{label} {value:.0f}%")
+            listed += value
+    machine = metric_value(m, "machine_cpu_pct")
+    if machine is not None:
+        if parts:
+            parts.append(f"other {max(0.0, machine - listed):.0f}%")
+        parts.append(f"all {machine:.0f}%")
     return " · ".join(parts)
 
 
@@ -101,8 +105,8 @@ def render_http(
     lines.append(
         "Latency is each request's own time as locust measured it (body read), in the measured "
         "window only; locust's whole-run CSV figures are kept in run.json as `locust_*`. "
-        "CPU is % of one core over the window: app server, locust, PostgreSQL, and all processes "
-        "on the machine (the app servers and locust may use every core; PostgreSQL is pinned "
+        "CPU is % of one core over the window: app server, locust, PostgreSQL, the rest "
+        "(*other*: the harness, the delay proxy at an rtt), and all processes on the machine (the app servers and locust may use every core; PostgreSQL is pinned "
         "to its own)."
     )
     lines.append("")

@@ -29,6 +29,8 @@ class Knee:
     p99_at_largest_us: float | None
     largest_size: AxisValue
     client_cpu_pct: float | None
+    peak_connections: float | None  # an overflowing pool opens more than its size
+    starved_clients: float | None  # completed nothing in the window: its rate hides them
 
 
 def _ok(ms: list[Measurement]) -> list[Measurement]:
@@ -67,6 +69,8 @@ def find_knees(record: ScenarioRecord, ms: list[Measurement]) -> list[Knee]:
                     p99_at_largest_us=metric_value(line[-1], "p99_us"),
                     largest_size=line[-1].params[axis],
                     client_cpu_pct=metric_value(knee, "client_cpu_pct"),
+                    peak_connections=metric_value(knee, "peak_connections"),
+                    starved_clients=metric_value(knee, "starved_clients"),
                 )
             )
     return knees
@@ -98,7 +102,12 @@ def _ops_cell(m: Measurement | None) -> str:
     p99 = metric_value(m, "p99_us")
     text = f"{ops.value:,.0f} ({ops.ci_low or 0:,.0f}-{ops.ci_high or 0:,.0f})"
     text = f"**{text}**" if m.is_best else text
-    return text + (f" · {duration(p99)}" if p99 is not None else "")
+    starved = metric_value(m, "starved_clients")
+    return (
+        text
+        + (f" · {duration(p99)}" if p99 is not None else "")
+        + (f" · {starved:.0f} starved" if starved else "")
+    )
 
 
 def _diagnostics(m: Measurement) -> str:
@@ -132,6 +141,15 @@ def render_load(
         f"- Knee = the smallest {axis} reaching {KNEE_SHARE:.0%} of the best requests/s that "
         f"pool kind reached at that client count; {rule_text}."
     )
+    cpu_bound = [
+        k for k in knees if k.client_cpu_pct is not None and k.client_cpu_pct >= SATURATED_CPU_PCT
+    ]
+    if knees and len(cpu_bound) == len(knees):
+        lines.append(
+            f"- At every knee the client process used {SATURATED_CPU_PCT:.0f}% or more of its "
+            "core: the load generator, not the pool or the server, was the limit, so the "
+            "requests/s below are a floor of what the pools can do."
+        )
     for clients in dict(record.axes)[clients_axis]:
         mine = [k for k in knees if k.clients == clients]
         if not mine:
@@ -145,8 +163,15 @@ def render_load(
                     f"at {axis}={k.largest_size}"
                 )
             cpu = ""
-            if k.client_cpu_pct is not None and k.client_cpu_pct >= SATURATED_CPU_PCT:
+            if k in cpu_bound and len(cpu_bound) < len(knees):
                 cpu = f" — client CPU {k.client_cpu_pct:.0f}% of its core: the load generator was the limit"
+            if k.peak_connections is not None and k.peak_connections > float(k.size):
+                cpu += f"; it opened up to {k.peak_connections:.0f} connections there"
+            if k.starved_clients:
+                cpu += (
+                    f"; **{k.starved_clients:.0f} of {clients} clients completed nothing** "
+                    "there (unfair checkout)"
+                )
             versus = (
                 "at" if float(k.size) == rule else ("below" if float(k.size) < rule else "above")
             )

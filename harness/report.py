@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -66,6 +67,10 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
         *_network_line(run),
         *_self_check_line(folder),
         "",
+    ]
+    if not any(record.runner == "latency" for record in run.scenarios):
+        return lines  # load and http sections explain their own columns
+    lines += [
         "How to read it: *median* is the typical latency of one operation (its 95% bootstrap "
         "confidence interval in brackets), *p99* the slow tail, *cold* the first call on fresh "
         "connections (connect, type introspection, statement caches). *× best* is the variant's "
@@ -437,8 +442,34 @@ def _distance_held(record: ScenarioRecord) -> list[str]:
     return lines
 
 
+def _slug(heading: str, seen: Counter[str]) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens,
+    and -1, -2... on repeats."""
+    base = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+    count = seen[base]
+    seen[base] += 1
+    return f"{base}-{count}" if count else base
+
+
+def _contents(lines: list[str]) -> list[str]:
+    """Links to each scenario and to its verdicts, so a long report can be read top-down."""
+    seen: Counter[str] = Counter()
+    out = ["**Contents**", ""]
+    for line in lines:
+        if not line.startswith("#"):
+            continue
+        level, _, text = line.partition(" ")
+        anchor = _slug(text, seen)
+        if level == "##":
+            out.append(f"- [{text}](#{anchor})")
+        elif level == "###" and text.startswith(("Verdicts", "How the answer changes")):
+            out.append(f"  - [{text}](#{anchor})")
+    return [*out, ""] if len(out) > 2 else []
+
+
 def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
-    lines = _header(run, folder)
+    header = _header(run, folder)
+    lines: list[str] = []
     for record in run.scenarios:
         ms = [m for m in run.measurements if m.scenario == record.name]
         lines += [f"## {record.name}: {record.question}", ""]
@@ -492,12 +523,14 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
             suffix = f"-rtt{rtt:g}ms" if at else ""
             chart = folder / "charts" / f"{record.name}{suffix}.png"
             if latency_chart(record, mine, chart, subtitle=at.strip()):
-                lines += [f"![{record.name} latency chart{at}](charts/{chart.name})", ""]
+                what = f"{record.rate_axis}/s" if record.rate_axis else "latency"
+                lines += [f"![{record.name}: {what}{at}](charts/{chart.name})", ""]
             lines += [f"### Every grid point{at}", ""]
             for params in distinct_points(mine):
                 lines += [f"#### {point_label(params, rtt)}", ""]
                 lines += _point_table([m for m in mine if m.params == params], record)
                 lines.append("")
+    lines = [*header, *_contents([header[0], *lines]), *lines]
     return "\n".join(lines).rstrip() + "\n"
 
 

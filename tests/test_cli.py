@@ -252,7 +252,11 @@ def test_a_run_writes_a_complete_folder(finished_run):
 def test_report_shows_lazy_statement_counts_and_verdicts(finished_run):
     text = (finished_run / "report.md").read_text()
     assert "## loading: How should I load users with their recent activity?" in text
-    assert "![loading latency chart](charts/loading.png)" in text
+    assert "![loading: latency](charts/loading.png)" in text
+    assert (
+        "- [loading: How should I load users with their recent activity?](#loading-how-should-i-load-users-with-their-recent-activity)"
+        in text
+    )
     assert (finished_run / "charts" / "loading.png").stat().st_size > 10_000
     lazy_rows = [
         line for line in text.splitlines() if line.startswith("| lazy |") and line.count("|") > 5

@@ -2,7 +2,7 @@
 named as ties."""
 
 from harness.records import Measurement, Metric
-from harness.report import _pair_summary, _wins
+from harness.report import _contents, _pair_summary, _wins
 from harness.stats import Ratio
 
 
@@ -49,3 +49,24 @@ def test_a_win_inside_the_noise_is_a_tie():
         _m("a", 3, False, 1.1),
     ]
     assert _wins(ms) == "a (1, tied at 1), b (1, tied at 1)"
+
+
+def test_contents_link_to_the_anchors_github_makes():
+    lines = [
+        "# patternbench report: x",
+        "## loading: How should I load users?",
+        "### Verdicts at rtt 0 ms",
+        "### Every grid point at rtt 0 ms",
+        "## http: FastAPI or Litestar — and does it matter?",
+        "### Verdicts at rtt 0 ms",
+    ]
+    assert _contents(lines) == [
+        "**Contents**",
+        "",
+        "- [loading: How should I load users?](#loading-how-should-i-load-users)",
+        "  - [Verdicts at rtt 0 ms](#verdicts-at-rtt-0-ms)",
+        "- [http: FastAPI or Litestar — and does it matter?]"
+        "(#http-fastapi-or-litestar--and-does-it-matter)",
+        "  - [Verdicts at rtt 0 ms](#verdicts-at-rtt-0-ms-1)",
+        "",
+    ]

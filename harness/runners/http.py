@@ -329,15 +329,15 @@ def http_measurements(
             parts = []
             if name and share >= SATURATED:
                 parts.append(
-                    f"bottleneck: {_who(name)} at {share:.0%} of its {capacity[name]} core(s)"
+                    f"bottleneck: {_who(name)} at {share:.1%} of its {capacity[name]} core(s)"
                 )
             elif name and busy >= MACHINE_BUSY * cores:  # shared cores: none left to grow into
                 parts.append(
                     f"bottleneck: the machine's CPU ({busy / cores:.0%} of its {cores} cores busy, "
-                    f"all processes; highest: {_who(name)} at {share:.0%})"
+                    f"all processes; highest: {_who(name)} at {share:.1%})"
                 )
             elif name:
-                parts.append(f"no process saturated (highest: {_who(name)} at {share:.0%})")
+                parts.append(f"no process saturated (highest: {_who(name)} at {share:.1%})")
             machine_said = bool(parts) and parts[-1].startswith("bottleneck: the machine")
             if busy >= SATURATED * cores and not machine_said:
                 parts.append(f"all {cores} cores busy ({busy:.1f} used, all processes)")
