@@ -15,6 +15,36 @@ def _apart(a: Measurement, b: Measurement) -> bool:
     return (ra.ci_low or 0) > (rb.ci_high or 0) or (ra.ci_high or 0) < (rb.ci_low or 0)
 
 
+def _across(fast: str, slow: str, ms: list[Measurement]) -> str | None:
+    """One comparison over every grid point: the range of its requests/s ratio and where the
+    two CIs are apart."""
+    ratios, more, less = [], 0, 0
+    for params in distinct_points(ms):
+        here = {
+            m.variant: m
+            for m in ms
+            if m.params == params and m.status == "ok" and "ops_per_s" in m.metrics
+        }
+        a, b = here.get(fast), here.get(slow)
+        if a is None or b is None:
+            continue
+        ratio = a.metrics["ops_per_s"].value / b.metrics["ops_per_s"].value
+        ratios.append(ratio)
+        if _apart(a, b):
+            more, less = more + (ratio > 1), less + (ratio < 1)
+    if not ratios:
+        return None
+    span = f"{min(ratios):.2f}x" if len(ratios) == 1 else f"{min(ratios):.2f}-{max(ratios):.2f}x"
+    parts = [f"{fast} served {span} the requests/s of {slow} over {len(ratios)} points"]
+    if more:
+        parts.append(f"clearly more at {more}")
+    if less:
+        parts.append(f"clearly less at {less}")
+    if len(ratios) - more - less:
+        parts.append(f"95% CIs overlap at {len(ratios) - more - less}")
+    return f"- **{fast} vs {slow}**: " + "; ".join(parts) + "."
+
+
 def _cell(m: Measurement | None) -> str:
     if m is None:
         return ""
@@ -50,6 +80,9 @@ def render_http(
     users_axis = record.clients_axis or "users"
     points = distinct_points(ms)
     lines = [f"### Verdicts{at}", ""]
+    across = [_across(fast, slow, ms) for fast, slow in record.comparisons]
+    if any(across):
+        lines += ["Across the grid:", "", *(line for line in across if line), "", "Per point:", ""]
     for params in points:
         mine = [
             m for m in ms if m.params == params and m.status == "ok" and "ops_per_s" in m.metrics

@@ -1,6 +1,7 @@
 """The sentences a report leads with: every grid point counted, the declared order kept, ties
 named as ties."""
 
+from harness.http_report import _across
 from harness.records import Measurement, Metric
 from harness.report import _contents, _pair_summary, _wins
 from harness.stats import Ratio
@@ -70,3 +71,22 @@ def test_contents_link_to_the_anchors_github_makes():
         "  - [Verdicts at rtt 0 ms](#verdicts-at-rtt-0-ms-1)",
         "",
     ]
+
+
+def _load(variant: str, users: int, ops: float, half_width: float) -> Measurement:
+    rate = Metric(ops, "requests/s", ops - half_width, ops + half_width)
+    return Measurement("http", variant, {"users": users}, "ok", metrics={"ops_per_s": rate})
+
+
+def test_an_http_comparison_is_summed_up_over_every_point():
+    ms = [
+        _load("litestar", 8, 1200, 20),
+        _load("fastapi", 8, 1000, 20),  # apart: clearly more
+        _load("litestar", 64, 1010, 50),
+        _load("fastapi", 64, 1000, 50),  # overlapping
+    ]
+    assert _across("litestar", "fastapi", ms) == (
+        "- **litestar vs fastapi**: litestar served 1.01-1.20x the requests/s of fastapi over "
+        "2 points; clearly more at 1; 95% CIs overlap at 1."
+    )
+    assert _across("litestar", "granian", ms) is None
