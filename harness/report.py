@@ -76,7 +76,9 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
         "connections (connect, type introspection, statement caches). *× best* is the variant's "
         "median over the fastest one's, with a 95% CI; where that CI includes 1 the difference is "
         "not significant. *stmts/op* counts the SQL statements the server executed per operation "
-        "(pg_stat_statements; BEGIN/COMMIT and the like in *other*); *round trips/op* counts the times the client waited for the server (a counting proxy; pipelined messages are one). **WRONG** means the variant "
+        "(pg_stat_statements; BEGIN/COMMIT and the like in *other*); *rows/op* the rows its "
+        "reading statements returned (SELECT, FETCH; an INSERT's RETURNING rows are not "
+        "counted); *round trips/op* counts the times the client waited for the server (a counting proxy; pipelined messages are one). **WRONG** means the variant "
         "returned a different answer from the reference and was not timed.",
         "",
     ]
