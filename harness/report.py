@@ -186,22 +186,8 @@ def _wins(measurements: list[Measurement]) -> str:
     won: Counter[str] = Counter()
     tied: Counter[str] = Counter()
     for params in distinct_points(measurements):
-        here = [m for m in measurements if m.params == params and m.status == "ok"]
-        best = [m.variant for m in here if m.is_best]
-        if not best:
-            continue
-        close = [
-            m.variant
-            for m in here
-            if not m.is_best
-            and (r := m.metrics.get("ratio_to_best")) is not None
-            and r.ci_low is not None
-            and r.ci_low <= 1.0
-        ]
-        if close:
-            tied.update([*best, *close])
-        else:
-            won.update(best)
+        group = _leaders([m for m in measurements if m.params == params])
+        (tied if len(group) > 1 else won).update(group)
     names = sorted(set(won) | set(tied), key=lambda n: (-won[n], -tied[n], n))
     parts = [
         f"{n} ({won[n]}" + (f", tied at {tied[n]}" if tied[n] else "") + ")"
@@ -210,6 +196,22 @@ def _wins(measurements: list[Measurement]) -> str:
         for n in names
     ]
     return ", ".join(parts)
+
+
+def _leaders(here: list[Measurement]) -> list[str]:
+    """The fastest variant at a point, then any whose × best CI includes 1 (tied for first)."""
+    best = [m.variant for m in here if m.is_best and m.status == "ok"]
+    tied = [
+        m.variant
+        for m in here
+        if not m.is_best
+        and m.status == "ok"
+        and m.kind != "native"  # a ceiling, not a contender
+        and (r := m.metrics.get("ratio_to_best")) is not None
+        and r.ci_low is not None
+        and r.ci_low <= 1.0
+    ]
+    return [*best, *tied] if best else []
 
 
 def _range(ratios: list[Ratio]) -> str:
@@ -310,31 +312,37 @@ def _distance(
         "",
     ]
     flips: list[str] = []
+    noise: list[str] = []
     winners = ["| grid point | " + " | ".join(f"fastest at {h}" for h in heads) + " |"]
     winners.append("|---|" + "---|" * len(rtts))
     for params in points:
         label = _label(params)
-        names = [
-            next(
-                (
-                    m.variant
-                    for (v, p, r), m in found.items()
-                    if p == label and r == rtt and m.is_best
-                ),
-                "",
-            )
+        leaders = [
+            _leaders([m for (_v, p, r), m in found.items() if p == label and r == rtt])
             for rtt in rtts
         ]
+        names = [group[0] if group else "" for group in leaders]
         if len({n for n in names if n}) > 1:
-            flips.append(
-                f"at {label}: "
-                + ", ".join(f"{n} at {h}" for n, h in zip(names, heads, strict=True) if n)
-            )
-        winners.append(f"| {label} | " + " | ".join(names) + " |")
+            where = ", ".join(f"{n} at {h}" for n, h in zip(names, heads, strict=True) if n)
+            # a change only when no leader shares first place with the other rtt's leader
+            tied = any(set(names) & set(group[1:]) for group in leaders)
+            (noise if tied else flips).append(f"at {label}: {where}")
+        cells = [
+            group[0] + (f" (tied with {', '.join(group[1:])})" if len(group) > 1 else "")
+            if group
+            else ""
+            for group in leaders
+        ]
+        winners.append(f"| {label} | " + " | ".join(cells) + " |")
     if flips:
         lines += [f"- **The fastest variant changes with distance** {'; '.join(flips)}."]
     else:
         lines += ["- The fastest variant is the same at every distance, at every grid point."]
+    if noise:
+        lines += [
+            "- The fastest variant differs, but within the noise (the other one shares first "
+            f"place: its × best CI includes 1) {'; '.join(noise)}."
+        ]
     rng = np.random.default_rng(11)
     ratio_rows: list[str] = []
     for fast, slow in record.comparisons:
