@@ -37,7 +37,7 @@ from harness.runners.http import HttpOptions
 from harness.runners.latency import PROFILES
 from harness.scenario import Scenario
 from harness.store import RunFolder, check_writable, new_run_id, write_atomic
-from harness.units import duration, parse_rtt_list, rtt_text
+from harness.units import duration, parse_rtt_list, rtt_text, signed_duration
 from harness.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = verbs.add_parser(
-        "report", help="rebuild report.md and charts/ of a stored run (no database)"
+        "report",
+        help="rebuild report.md, charts/ and measurements.csv of a stored run (no database)",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN", help="a folder under results/, or 'latest'")
     p.add_argument(
@@ -507,7 +508,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     )
 
     if args.out is not None:  # everything printed, also kept as text beside a run's report
-        check_writable(args.out.parent)
+        check_writable(args.out.parent, min_free_bytes=0)
         console = Console(highlight=False, width=120, record=True)
     machine = environment.describe()
     console.print(
@@ -620,7 +621,7 @@ def rtt_table(target: ServerTarget, rtts: tuple[float, ...], seconds: float) -> 
             rtt_text(rtt),
             duration(c.direct_us),
             duration(raw),
-            duration(raw - c.direct_us - rtt * 1e3),
+            signed_duration(raw - c.direct_us - rtt * 1e3),
             duration(c.through_us),
             duration(c.added_us),
             f"{(c.added_us - rtt * 1e3) / (rtt * 1e3):+.1%}",

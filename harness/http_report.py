@@ -26,7 +26,7 @@ def _across(fast: str, slow: str, ms: list[Measurement]) -> str | None:
             if m.params == params and m.status == "ok" and "ops_per_s" in m.metrics
         }
         a, b = here.get(fast), here.get(slow)
-        if a is None or b is None:
+        if a is None or b is None or b.metrics["ops_per_s"].value <= 0:
             continue
         ratio = a.metrics["ops_per_s"].value / b.metrics["ops_per_s"].value
         ratios.append(ratio)
@@ -35,7 +35,8 @@ def _across(fast: str, slow: str, ms: list[Measurement]) -> str | None:
     if not ratios:
         return None
     span = f"{min(ratios):.2f}x" if len(ratios) == 1 else f"{min(ratios):.2f}-{max(ratios):.2f}x"
-    parts = [f"{fast} served {span} the requests/s of {slow} over {len(ratios)} points"]
+    points = f"{len(ratios)} point{'s' * (len(ratios) > 1)}"
+    parts = [f"{fast} served {span} the requests/s of {slow} over {points}"]
     if more:
         parts.append(f"clearly more at {more}")
     if less:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from pathlib import Path
@@ -227,13 +228,16 @@ def _pair_summary(fast: str, slow: str, at: list[tuple[str, Ratio]]) -> str:
     even = len(at) - len(ahead) - len(behind)
     parts = []
     if ahead:
-        parts.append(f"{fast} faster at {len(ahead)} of {len(at)} points ({_range(ahead)})")
+        parts.append(
+            f"{fast} faster at {len(ahead)} of {len(at)} point{'s' * (len(at) > 1)} "
+            f"({_range(ahead)})"
+        )
     if behind:
         parts.append(f"{slow} faster at {len(behind)} ({_range(behind)})")
     if even:
         parts.append(f"no significant difference at {even}")
     last_label, last = at[-1]
-    if last.value >= 1:
+    if last.value >= 1 or not last.significant:  # keep the declared order unless reversed
         sentence = speed_sentence(fast, slow, last, "")
     else:
         sentence = speed_sentence(slow, fast, last.inverse(), "")
@@ -324,9 +328,12 @@ def _distance(
         names = [group[0] if group else "" for group in leaders]
         if len({n for n in names if n}) > 1:
             where = ", ".join(f"{n} at {h}" for n, h in zip(names, heads, strict=True) if n)
-            # a change only when no leader shares first place with the other rtt's leader
-            tied = any(set(names) & set(group[1:]) for group in leaders)
-            (noise if tied else flips).append(f"at {label}: {where}")
+            # a change: two rtts whose leaders differ and neither shares the other's first place
+            changed = any(
+                a[0] != b[0] and a[0] not in b and b[0] not in a
+                for a, b in itertools.combinations([g for g in leaders if g], 2)
+            )
+            (flips if changed else noise).append(f"at {label}: {where}")
         cells = [
             group[0] + (f" (tied with {', '.join(group[1:])})" if len(group) > 1 else "")
             if group

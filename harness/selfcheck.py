@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ import numpy as np
 
 from harness.context import Context
 from harness.dataset import DatasetSpec
-from harness.native import NativeQuery, run_pgbench
+from harness.native import NativeQuery, NativeResult, run_pgbench
 from harness.netem import exact_timers, microsecond_loop
 from harness.postgres import ServerTarget
 from harness.runners.latency import timed_batch
@@ -209,8 +210,11 @@ def core_placement(target: ServerTarget, seconds: float = 2.0) -> list[Placement
     for where, cpus in cases:
         if not cpus:
             continue
-        with _pinned(cpus):
-            result = run_pgbench(target, query, max(1, round(seconds)))
+        try:
+            with _pinned(cpus):
+                result = run_pgbench(target, query, max(1, round(seconds)))
+        except (OSError, subprocess.SubprocessError) as exc:
+            result = NativeResult(query.name, np.zeros(0), 0.0, f"pgbench failed: {exc}"[:300])
         samples = result.samples_us
         rows.append(
             Placement(

@@ -12,6 +12,11 @@ def duration(us: float) -> str:
     return f"{us:.3g} µs" if us >= 1 else f"{us * 1e3:.3g} ns"
 
 
+def signed_duration(us: float) -> str:
+    """A difference of two durations, which can come out below zero (e.g. of two medians)."""
+    return ("-" if us < 0 else "") + duration(abs(us))
+
+
 _UNITS_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3}
 MAX_RTT_MS = 1000.0
 

@@ -450,9 +450,14 @@ def test_a_harness_killed_with_sigkill_takes_its_server_and_proxy_with_it(tmp_pa
     )
     deadline = time.monotonic() + 90
     children: list[psutil.Process] = []
-    while time.monotonic() < deadline:
-        children = psutil.Process(proc.pid).children(recursive=True)
-        names = {" ".join(c.cmdline()) for c in children if c.is_running()}
+    while time.monotonic() < deadline and proc.poll() is None:
+        children, names = [], []
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:  # helpers (initdb, psql) come and go while we look
+                names.append(" ".join(child.cmdline()))
+                children.append(child)
+            except psutil.Error:
+                continue
         if any("postgres" in n and "-D" in n for n in names) and any(
             "harness.netem" in n for n in names
         ):

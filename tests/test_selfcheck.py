@@ -38,9 +38,10 @@ def test_core_placement_needs_a_pinned_server(server):
     assert core_placement(replace(server, server_cpus=frozenset())) == []
 
 
-def test_check_writes_what_it_printed(tmp_path, capsys, server):
+def test_check_writes_what_it_printed(tmp_path, capsys, server, fresh_database):
+    fresh_database("pb_check")
     out = tmp_path / "check.txt"
-    url = f"postgresql://{server.user}@{server.host}:{server.port}/{server.database}"
+    url = f"postgresql://{server.user}@{server.host}:{server.port}/pb_check"
     args = ["check", "--postgres", url, "--seconds", "0.1", "--rtt", "1ms", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
