@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +114,12 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
     )
 
 
+def _finite(metric: Metric) -> bool:
+    """A metric run.json can hold: NaN or infinity (e.g. a ratio to a zero median) is left out
+    rather than written as null, which no reader could load."""
+    return all(v is None or math.isfinite(v) for v in (metric.value, metric.ci_low, metric.ci_high))
+
+
 def to_measurements(
     scenario: str,
     params: Params,
@@ -168,6 +175,7 @@ def to_measurements(
                     metrics[f"ratio_to_{name}"] = Metric(
                         ratio.value, "x", ratio.ci_low, ratio.ci_high
                     )
+        metrics = {name: m for name, m in metrics.items() if _finite(m)}
         out.append(
             Measurement(
                 scenario=scenario,

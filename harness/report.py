@@ -408,8 +408,13 @@ def _distance(
                 f"- At {rtt_text(rtt)}, each round trip a variant makes added "
                 f"{np.median(worths):.2f}x the extra rtt to its median (range "
                 f"{min(worths):.2f}-{max(worths):.2f} over the {len(worths)} variant-points with "
-                "2 or more round trips): the cost of a pattern at a distance is its round trips "
-                "times the rtt."
+                "2 or more round trips): "
+                + (
+                    "the cost of a pattern at a distance is its round trips times the rtt."
+                    if 0.8 <= np.median(worths) <= 1.25
+                    else "more than its round trips times the rtt explains (the table below "
+                    "shows where)."
+                )
             )
     lines += ["", *winners, ""]
     if ratio_rows:

@@ -155,7 +155,7 @@ def test_a_busy_machine_is_the_bottleneck_when_no_single_process_is():
         "http", Params((("endpoint", "user"),)), [result], np.random.default_rng(1)
     )
     assert "bottleneck: the machine's CPU (85% of its" in m.detail, m.detail
-    assert "highest: the app server at 85%" in m.detail
+    assert "highest: the app server at 85.0%" in m.detail
 
 
 def test_measurements_from_recorded_requests():
@@ -180,7 +180,7 @@ def test_measurements_from_recorded_requests():
     assert m.metrics["errors"] == Metric(3, "requests")
     assert m.metrics["median_us"].value == pytest.approx(2000.0)
     assert m.metrics["app_cpu_pct"].value == pytest.approx(100.0)
-    assert "bottleneck: the app server at 100%" in m.detail
+    assert "bottleneck: the app server at 100.0%" in m.detail
     assert "HTTPError: 500" in m.detail
 
 

@@ -93,3 +93,11 @@ def test_an_http_comparison_is_summed_up_over_every_point():
         "2 points; clearly more at 1; 95% CIs overlap at 1."
     )
     assert _across("litestar", "granian", ms) is None
+
+
+def test_a_metric_run_json_could_not_hold_is_left_out():
+    from harness.execution import _finite
+
+    assert _finite(Metric(1.0, "x", 0.9, None))
+    assert not _finite(Metric(float("inf"), "x"))
+    assert not _finite(Metric(1.0, "x", float("nan"), 1.2))

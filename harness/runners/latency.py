@@ -201,13 +201,14 @@ def _run_natives(
         on_step(f"{ctx.params.label} · {query.name} (native, {seconds}s)", 0.0)
         native = query.run(target, seconds)
         result = VariantResult(query.name, kind="native")
-        if native.error or native.samples_us.size == 0:
+        samples_us = native.samples_us[native.samples_us > 0]  # 0 µs: not a transaction
+        if native.error or samples_us.size == 0:
             result.status, result.detail = (
                 "failed",
                 native.error or "the native reference recorded no samples",
             )
         else:
-            result.samples_ns = [int(v * 1000) for v in native.samples_us]
+            result.samples_ns = [int(v * 1000) for v in samples_us]
             result.spent_ns = sum(result.samples_ns)
         out.append(result)
     return out
