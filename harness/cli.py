@@ -29,7 +29,7 @@ from harness.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone, UserError
 from harness.execution import Plan, check_connection_budget, run_scenario
 from harness.netem import DelayProxy, measure_select1
-from harness.postgres import RestartableServer, ServerTarget, provision
+from harness.postgres import RestartableServer, ServerTarget, cpu_list, provision
 from harness.records import RunRecord
 from harness.redaction import redact_text
 from harness.report import write_report
@@ -558,7 +558,7 @@ def overhead_table(rows: list[OverheadRow]) -> Table:
 
 
 def placement_table(rows: list[Placement], target: ServerTarget) -> Table:
-    server = ",".join(map(str, sorted(target.server_cpus)))
+    server = cpu_list(target.server_cpus)
     table = Table(
         title=f"core placement: pgbench SELECT 1 (prepared, one client), server on CPU {server}"
     )

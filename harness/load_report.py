@@ -162,13 +162,13 @@ def render_load(
                     f"; p99 {duration(k.p99_at_knee_us)} there, {duration(k.p99_at_largest_us)} "
                     f"at {axis}={k.largest_size}"
                 )
-            cpu = ""
+            notes = ""
             if k in cpu_bound and len(cpu_bound) < len(knees):
-                cpu = f" — client CPU {k.client_cpu_pct:.0f}% of its core: the load generator was the limit"
+                notes = f" — client CPU {k.client_cpu_pct:.0f}% of its core: the load generator was the limit"
             if k.peak_connections is not None and k.peak_connections > float(k.size):
-                cpu += f"; it opened up to {k.peak_connections:.0f} connections there"
+                notes += f"; it opened up to {k.peak_connections:.0f} connections there"
             if k.starved_clients:
-                cpu += (
+                notes += (
                     f"; **{k.starved_clients:.0f} of {clients} clients completed nothing** "
                     "there (unfair checkout)"
                 )
@@ -180,7 +180,7 @@ def render_load(
                 p99, rising = "", f"; still rising at the largest {axis} measured"
             lines.append(
                 f"  - {k.variant}: knee at {axis}={k.size} ({versus} the rule's {rule}), "
-                f"{k.ops:,.0f} requests/s (best {k.best_ops:,.0f}){p99}{rising}{cpu}"
+                f"{k.ops:,.0f} requests/s (best {k.best_ops:,.0f}){p99}{rising}{notes}"
             )
     for fast, slow in record.comparisons:
         for clients in dict(record.axes)[clients_axis]:

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -266,6 +266,11 @@ def die_with_parent(signum: int = signal.SIGQUIT) -> None:
         pass
 
 
+def cpu_list(cpus: Iterable[int]) -> str:
+    """CPU numbers as `0,1`, in order."""
+    return ",".join(map(str, sorted(cpus)))
+
+
 @dataclass(frozen=True)
 class CorePlan:
     """Which CPUs the client (this process and its children) and the server run on.
@@ -290,10 +295,7 @@ class CorePlan:
         return cls(frozenset(cpus[:client_count]), frozenset(cpus[client_count:]))
 
     def describe(self) -> str:
-        return (
-            f"client on CPU {','.join(map(str, sorted(self.client)))}, "
-            f"server on CPU {','.join(map(str, sorted(self.server)))}"
-        )
+        return f"client on CPU {cpu_list(self.client)}, server on CPU {cpu_list(self.server)}"
 
 
 def _os_user() -> str | None:

@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from harness.context import Context
 from harness.dataset import DatasetSpec
 from harness.native import NativeQuery, NativeResult, run_pgbench
 from harness.netem import exact_timers, microsecond_loop
-from harness.postgres import ServerTarget
+from harness.postgres import ServerTarget, cpu_list
 from harness.runners.latency import timed_batch
 from harness.scenario import Params, Variant
 
@@ -135,29 +135,21 @@ def wakeup_lateness(
     """Sleeps of `sleep_us` on a select() loop with 1 ns timer slack, pinned to `cpus` (the
     server's, where the proxy runs), in a thread of its own so neither setting leaks into the
     caller. The proxy learns this lateness and ends its sleeps that much early (capped)."""
-    found: list[np.ndarray] = []
-    failed: list[BaseException] = []
 
-    def measure() -> None:
+    def measure() -> np.ndarray:
+        if cpus:
+            os.sched_setaffinity(0, cpus)  # pid 0: this thread only
+        exact_timers()
+        loop = microsecond_loop()
         try:
-            if cpus:
-                os.sched_setaffinity(0, cpus)  # pid 0: this thread only
-            exact_timers()
-            loop = microsecond_loop()
-            try:
-                found.append(loop.run_until_complete(_late_sleeps(sleep_us / 1e6, seconds)))
-            finally:
-                loop.close()
-        except BaseException as exc:  # handed to the caller's thread
-            failed.append(exc)
+            return loop.run_until_complete(_late_sleeps(sleep_us / 1e6, seconds))
+        finally:
+            loop.close()
 
-    worker = threading.Thread(target=measure, name="patternbench-wakeup")
-    worker.start()
-    worker.join()
-    if failed:
-        raise failed[0]
-    late = found[0]
-    where = ",".join(map(str, sorted(cpus))) if cpus else "any"
+    # a fresh thread that ends with the measurement, so its settings end with it too
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="patternbench-wakeup") as worker:
+        late = worker.submit(measure).result()
+    where = cpu_list(cpus) if cpus else "any"
     return Lateness(
         sleep_us, float(np.median(late)), float(np.percentile(late, 99)), int(late.size), where
     )
@@ -219,7 +211,7 @@ def core_placement(target: ServerTarget, seconds: float = 2.0) -> list[Placement
         rows.append(
             Placement(
                 where,
-                ",".join(map(str, sorted(cpus))),
+                cpu_list(cpus),
                 float(np.median(samples)) if samples.size else float("nan"),
                 float(np.percentile(samples, 99)) if samples.size else float("nan"),
                 result.tps,
