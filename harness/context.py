@@ -122,8 +122,29 @@ class Context:
 
     # --- lifecycle --------------------------------------------------------------------------
 
+    def _finish_suspended_operations(self, timeout_s: float = 5.0) -> None:
+        """Cancels the tasks an interrupt left waiting on the loop and runs them to their end.
+
+        A Ctrl-C raised while the loop waits leaves an operation suspended inside
+        `async with session`. Its connection stays checked out (so `dispose` cannot close it),
+        and the garbage collector later closes it outside any loop, printing tracebacks under
+        the run's clean exit line. Cancelled here, its `async with` blocks unwind in the loop."""
+        if self.loop.is_closed() or self.loop.is_running():
+            return
+        pending = asyncio.all_tasks(self.loop)
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            self.loop.run_until_complete(asyncio.wait(pending, timeout=timeout_s))
+        for task in pending:
+            if task.done() and not task.cancelled():
+                task.exception()  # an error from a cancelled operation is no news
+
     def close(self) -> None:
         """Closes whatever was opened; never raises (the server may already be gone)."""
+        self._finish_suspended_operations()
         if "engine" in self._created:
             with contextlib.suppress(Exception):
                 self.engine.dispose()

@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from process_watch import Seen, watch_until
 
 from harness import postgres
 from harness.cli import main
@@ -393,27 +394,22 @@ def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, s
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 90
-    servers: list[psutil.Process] = []
-    while time.monotonic() < deadline:
-        children = psutil.Process(proc.pid).children(recursive=True)
-        servers = [c for c in children if c.name() == "postgres"]
+
+    def measuring(now: list[Seen]) -> bool:
         runs = [p for p in tmp_path.iterdir() if p != earlier and (p / "run.json").exists()]
-        if (
-            servers
-            and runs
+        return (
+            any(s.name == "postgres" for s in now)
+            and bool(runs)
             and len(json.loads((runs[0] / "run.json").read_text()).get("measurements", [])) > 0
-        ):
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("the run did not get to measuring in time")
+        )
+
+    now = watch_until(proc, measuring, "measuring")
+    servers = [s.process for s in now if s.name == "postgres"]
     workdirs = {
         Path(a.split("=", 1)[1])
-        for s in servers
-        for a in s.cmdline()
+        for s in now
+        if s.name == "postgres"
+        for a in s.cmdline
         if a.startswith("unix_socket_directories=")
     }
     proc.send_signal(sig)
@@ -448,25 +444,13 @@ def test_a_harness_killed_with_sigkill_takes_its_server_and_proxy_with_it(tmp_pa
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 90
-    children: list[psutil.Process] = []
-    while time.monotonic() < deadline and proc.poll() is None:
-        children, names = [], []
-        for child in psutil.Process(proc.pid).children(recursive=True):
-            try:  # helpers (initdb, psql) come and go while we look
-                names.append(" ".join(child.cmdline()))
-                children.append(child)
-            except psutil.Error:
-                continue
-        if any("postgres" in n and "-D" in n for n in names) and any(
-            "harness.netem" in n for n in names
-        ):
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        proc.wait()
-        pytest.fail("the run did not start its server and delay proxy in time")
+
+    def server_and_proxy_up(now: list[Seen]) -> bool:
+        return any("postgres" in s.command and "-D" in s.cmdline for s in now) and any(
+            "harness.netem" in s.command for s in now
+        )
+
+    children = [s.process for s in watch_until(proc, server_and_proxy_up, "its delay proxy")]
     proc.kill()  # SIGKILL: no handler, no finally, only PR_SET_PDEATHSIG is left
     proc.wait()
     _gone, alive = psutil.wait_procs(children, timeout=20)
@@ -505,21 +489,15 @@ def _run_and_break_the_server(tmp_path: Path, break_it, *extra: str) -> tuple[di
         text=True,
     )
     seen: set[psutil.Process] = set()
-    deadline = time.monotonic() + 90
-    broken = False
-    while time.monotonic() < deadline and not broken:
-        servers = [
-            c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "postgres"
-        ]
-        seen.update(servers)
+
+    def measuring(now: list[Seen]) -> bool:
         runs = [p / "run.json" for p in tmp_path.iterdir() if (p / "run.json").exists()]
-        if servers and runs and json.loads(runs[0].read_text()).get("measurements"):
-            break_it(servers)
-            broken = True
-        time.sleep(0.1)
-    if not broken:
-        proc.kill()
-        pytest.fail("the run did not get to measuring in time")
+        return any(s.name == "postgres" for s in now) and bool(
+            runs and json.loads(runs[0].read_text()).get("measurements")
+        )
+
+    now = watch_until(proc, measuring, "measuring", seen=seen)
+    break_it([s.process for s in now if s.name == "postgres"])
     try:
         out, err = proc.communicate(timeout=180)
     finally:
@@ -527,7 +505,7 @@ def _run_and_break_the_server(tmp_path: Path, break_it, *extra: str) -> tuple[di
     assert proc.returncode == 1, err
     assert "Traceback" not in err + out
     _gone, alive = psutil.wait_procs(list(seen), timeout=10)
-    assert not alive, "a postgres process outlived the run"
+    assert not alive, f"outlived the run: {[p.pid for p in alive]}"
     (run_dir,) = list(tmp_path.iterdir())
     run = json.loads((run_dir / "run.json").read_text())
     status = {s["name"]: s["status"] for s in run["scenarios"]}

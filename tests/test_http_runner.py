@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from process_watch import Seen, descendants, watch_until
 
 from harness.appserver import AppPlan, ServeOptions
 from harness.errors import UserError
@@ -36,26 +37,21 @@ FIXTURES = Path(__file__).parent / "http_fixture"
 TIMING = HttpTiming(warmup_s=0.5, measure_s=1.5)
 
 
-def _descendants() -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    ]
+APP_OR_LOCUST = ("uvicorn", "granian", "locust")
+
+
+def _locust_running(now: list[Seen]) -> bool:
+    return any("locust" in s.command for s in now)
 
 
 def _no_app_or_locust_left() -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        left = [
-            p
-            for p in _descendants()
-            if any(w in " ".join(p.cmdline()) for w in ("uvicorn", "granian", "locust"))
-        ]
+        left = [s.command for s in descendants() if any(w in s.command for w in APP_OR_LOCUST)]
         if not left:
             return
         time.sleep(0.1)
-    pytest.fail(f"left behind: {[' '.join(p.cmdline())[:120] for p in left]}")
+    pytest.fail(f"left behind: {[c[:120] for c in left]}")
 
 
 # --- pieces that need no process ----------------------------------------------------------------
@@ -282,18 +278,9 @@ def test_ctrl_c_during_an_http_run_leaves_no_server_app_or_locust(tmp_path):
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     seen: set[psutil.Process] = set()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        children = psutil.Process(proc.pid).children(recursive=True)
-        seen.update(children)
-        if any("locust" in " ".join(c.cmdline()) for c in children if c.is_running()):
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("the run did not get to its load in time")
+    watch_until(proc, _locust_running, "its load", timeout_s=120, seen=seen)
     time.sleep(1.0)
-    seen.update(psutil.Process(proc.pid).children(recursive=True))
+    seen.update(s.process for s in descendants(proc.pid))
     proc.send_signal(signal.SIGINT)
     try:
         _out, err = proc.communicate(timeout=60)
@@ -317,20 +304,10 @@ def test_postgres_killed_under_http_load_fails_the_scenario_and_the_run_goes_on(
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     seen: set[psutil.Process] = set()
-    deadline = time.monotonic() + 120
-    killed = False
-    while time.monotonic() < deadline and not killed:
-        children = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.is_running()]
-        seen.update(children)
-        if any("locust" in " ".join(c.cmdline()) for c in children):
-            time.sleep(1.5)  # into the measured window
-            postgres = [c for c in children if c.name() == "postgres"]
-            min(postgres, key=lambda p: p.create_time()).kill()
-            killed = True
-        time.sleep(0.2)
-    if not killed:
-        proc.kill()
-        pytest.fail("the run did not get to its load in time")
+    now = watch_until(proc, _locust_running, "its load", timeout_s=120, seen=seen)
+    time.sleep(1.5)  # into the measured window
+    postgres = [s.process for s in now if s.name == "postgres"]
+    min(postgres, key=lambda p: p.create_time()).kill()
     try:
         out, err = proc.communicate(timeout=180)
     finally:
