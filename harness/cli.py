@@ -6,6 +6,7 @@ Errors a user can cause end in one line naming what is valid, exit code 2, no tr
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import signal
 import sys
@@ -651,5 +652,12 @@ def cmd_seed(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def entry() -> int:
+    """The `patternbench` command: `main`, and a crash inside a C extension (a driver, greenlet)
+    prints where Python was instead of ending the process without a word."""
+    faulthandler.enable()
+    return main()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry())

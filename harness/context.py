@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from functools import cached_property
 from typing import Any
 
@@ -131,14 +132,20 @@ class Context:
         the run's clean exit line. Cancelled here, its `async with` blocks unwind in the loop."""
         if self.loop.is_closed() or self.loop.is_running():
             return
-        pending = asyncio.all_tasks(self.loop)
-        if not pending:
-            return
-        for task in pending:
+        suspended = asyncio.all_tasks(self.loop)
+        for task in suspended:
             task.cancel()
+        # Unwinding may start tasks of its own (SQLAlchemy shields a connection's graceful
+        # close in one): those are waited for, not cancelled, until the deadline.
+        waited: set[asyncio.Task[Any]] = set()
+        deadline = time.monotonic() + timeout_s
         with contextlib.suppress(Exception):
-            self.loop.run_until_complete(asyncio.wait(pending, timeout=timeout_s))
-        for task in pending:
+            while (pending := asyncio.all_tasks(self.loop)) and (
+                left := deadline - time.monotonic()
+            ) > 0:
+                waited |= pending
+                self.loop.run_until_complete(asyncio.wait(pending, timeout=left))
+        for task in waited:
             if task.done() and not task.cancelled():
                 task.exception()  # an error from a cancelled operation is no news
 
