@@ -32,7 +32,7 @@ from harness.runners.throughput import PROFILES as LOAD_PROFILES
 from harness.runners.throughput import load_measurements, measure_load_point
 from harness.scenario import Grid, Params, Scenario, Variant
 from harness.stats import latency_metrics, median_ratio, summarise
-from harness.store import RunFolder, sample_key
+from harness.store import RunFolder, rate_key, sample_key
 
 StepCallback = Callable[[str, float], None]
 
@@ -365,6 +365,7 @@ class _ScenarioRun:
                 self.folder.samples[sample_key(s.name, r.variant, label)] = np.concatenate(
                     [run.latencies_ns for run in r.runs]
                 )
+                self.folder.samples[rate_key(s.name, r.variant, label)] = r.slice_rates()
             elif r.status not in ("ok", "skipped"):
                 self.on_note(f"{s.name} {label}: {r.variant} {r.status.upper()}: {r.detail}")
         self.update()
@@ -386,6 +387,9 @@ class _ScenarioRun:
                 self.folder.samples[sample_key(s.name, r.variant, label)] = (
                     rec.times_ms[~rec.failed] * 1e6
                 ).astype(np.int64)  # ns, as the other runners store them
+                self.folder.samples[rate_key(s.name, r.variant, label)] = r.slice_rates(
+                    timing.slices
+                )
             elif r.status not in ("ok", "skipped"):
                 self.on_note(f"{s.name} {label}: {r.variant} {r.status.upper()}: {r.detail}")
         self.update()

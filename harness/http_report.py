@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from harness.charts import http_chart
+from harness.rates import RateComparison, compare_rates
 from harness.records import Measurement, ScenarioRecord, distinct_points, metric_value, point_label
 from harness.units import duration, rtt_text
 
 
-def _apart(a: Measurement, b: Measurement) -> bool:
-    ra, rb = a.metrics["ops_per_s"], b.metrics["ops_per_s"]
-    return (ra.ci_low or 0) > (rb.ci_high or 0) or (ra.ci_high or 0) < (rb.ci_low or 0)
-
-
-def _across(fast: str, slow: str, ms: list[Measurement]) -> str | None:
-    """One comparison over every grid point: the range of its requests/s ratio and where the
-    two CIs are apart."""
-    ratios, more, less = [], 0, 0
+def _across(
+    fast: str, slow: str, ms: list[Measurement], samples: dict[str, np.ndarray]
+) -> str | None:
+    """One comparison over every grid point: the range of its requests/s ratio and at how
+    many points it is clearly above or below 1."""
+    found: list[RateComparison] = []
     for params in distinct_points(ms):
         here = {
             m.variant: m
@@ -26,14 +26,13 @@ def _across(fast: str, slow: str, ms: list[Measurement]) -> str | None:
             if m.params == params and m.status == "ok" and "ops_per_s" in m.metrics
         }
         a, b = here.get(fast), here.get(slow)
-        if a is None or b is None or b.metrics["ops_per_s"].value <= 0:
-            continue
-        ratio = a.metrics["ops_per_s"].value / b.metrics["ops_per_s"].value
-        ratios.append(ratio)
-        if _apart(a, b):
-            more, less = more + (ratio > 1), less + (ratio < 1)
-    if not ratios:
+        if a is not None and b is not None and (c := compare_rates(samples, a, b)) is not None:
+            found.append(c)
+    if not found:
         return None
+    ratios = [c.value for c in found]
+    more = sum(c.direction > 0 for c in found)
+    less = sum(c.direction < 0 for c in found)
     span = f"{min(ratios):.2f}x" if len(ratios) == 1 else f"{min(ratios):.2f}-{max(ratios):.2f}x"
     points = f"{len(ratios)} point{'s' * (len(ratios) > 1)}"
     parts = [f"{fast} served {span} the requests/s of {slow} over {points}"]
@@ -42,7 +41,8 @@ def _across(fast: str, slow: str, ms: list[Measurement]) -> str | None:
     if less:
         parts.append(f"clearly less at {less}")
     if len(ratios) - more - less:
-        parts.append(f"95% CIs overlap at {len(ratios) - more - less}")
+        same = "no significant difference" if all(c.ratio for c in found) else "95% CIs overlap"
+        parts.append(f"{same} at {len(ratios) - more - less}")
     return f"- **{fast} vs {slow}**: " + "; ".join(parts) + "."
 
 
@@ -75,13 +75,17 @@ def _cpu(m: Measurement) -> str:
 
 
 def render_http(
-    record: ScenarioRecord, ms: list[Measurement], folder: Path, rtt: float
+    record: ScenarioRecord,
+    ms: list[Measurement],
+    folder: Path,
+    rtt: float,
+    samples: dict[str, np.ndarray],
 ) -> list[str]:
     at = f" at rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
     users_axis = record.clients_axis or "users"
     points = distinct_points(ms)
     lines = [f"### Verdicts{at}", ""]
-    across = [_across(fast, slow, ms) for fast, slow in record.comparisons]
+    across = [_across(fast, slow, ms, samples) for fast, slow in record.comparisons]
     if any(across):
         lines += ["Across the grid:", "", *(line for line in across if line), "", "Per point:", ""]
     for params in points:
@@ -99,15 +103,9 @@ def render_http(
         for fast, slow in record.comparisons:
             a = next((m for m in mine if m.variant == fast), None)
             b = next((m for m in mine if m.variant == slow), None)
-            if a is None or b is None:
+            if a is None or b is None or (c := compare_rates(samples, a, b)) is None:
                 continue
-            ra, rb = a.metrics["ops_per_s"].value, b.metrics["ops_per_s"].value
-            verdict = (
-                f"{ra / rb:.2f}x the requests/s"
-                if _apart(a, b)
-                else f"{ra / rb:.2f}x (95% CIs overlap: no clear difference)"
-            )
-            lines.append(f"  - {fast} vs {slow}: {verdict}")
+            lines.append(f"  - {fast} vs {slow}: {c.text(' the requests/s')}")
     locust_bound = [m for m in ms if "bottleneck: locust" in m.detail]
     if locust_bound:
         lines.append(

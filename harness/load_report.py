@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from harness.charts import load_chart
+from harness.rates import compare_rates
 from harness.records import AxisValue, Measurement, RunRecord, ScenarioRecord, metric_value
 from harness.units import duration, rtt_text
 
@@ -130,7 +133,12 @@ def _diagnostics(m: Measurement) -> str:
 
 
 def render_load(
-    run: RunRecord, record: ScenarioRecord, ms: list[Measurement], folder: Path, rtt: float
+    run: RunRecord,
+    record: ScenarioRecord,
+    ms: list[Measurement],
+    folder: Path,
+    rtt: float,
+    samples: dict[str, np.ndarray],
 ) -> list[str]:
     axis, clients_axis = record.knee_axis or "pool_size", record.clients_axis or "clients"
     at = f" at rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
@@ -188,14 +196,13 @@ def render_load(
             b = _best_of(ms, slow, clients_axis, clients)
             if a is None or b is None:
                 continue
+            if (c := compare_rates(samples, a, b)) is None:
+                continue
             ra, rb = a.metrics["ops_per_s"], b.metrics["ops_per_s"]
-            apart = (ra.ci_low or 0) > (rb.ci_high or 0) or (ra.ci_high or 0) < (rb.ci_low or 0)
             lines.append(
                 f"- {fast} vs {slow} at {clients} clients, each at its best {axis} "
                 f"({a.params[axis]} / {b.params[axis]}): {ra.value:,.0f} vs {rb.value:,.0f} "
-                f"requests/s = {ra.value / rb.value:.2f}x"
-                + ("" if apart else " (95% CIs overlap: no clear difference)")
-                + "."
+                f"requests/s = {c.text()}."
             )
     trips = {
         m.variant: m.metrics["round_trips_per_op"].value

@@ -529,11 +529,13 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
         if record.runner == "throughput":
             for rtt in rtts:
                 mine = [m for m in ms if m.rtt_ms == rtt]
-                lines += render_load(run, record, mine, folder, rtt)
+                lines += render_load(run, record, mine, folder, rtt, samples)
             continue
         if record.runner == "http":
             for rtt in rtts:
-                lines += render_http(record, [m for m in ms if m.rtt_ms == rtt], folder, rtt)
+                lines += render_http(
+                    record, [m for m in ms if m.rtt_ms == rtt], folder, rtt, samples
+                )
             continue
         lines += _distance(record, ms, samples)
         for rtt in rtts:

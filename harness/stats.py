@@ -110,18 +110,36 @@ def speed_sentence(fast: str, slow: str, ratio: Ratio, where: str) -> str:
     )
 
 
+def bootstrap_means(
+    values: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+) -> np.ndarray:
+    """Means of `resamples` bootstrap resamples of a few measurements (one value: itself)."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no values")
+    if data.size == 1:
+        return np.full(resamples, data[0])
+    idx = rng.integers(0, data.size, size=(resamples, data.size))
+    return data[idx].mean(axis=1)
+
+
 def mean_ci(
     values: np.ndarray | list[float], rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
 ) -> tuple[float, float, float]:
     """Mean of a few measurements (e.g. ops/s per time slice) and a bootstrap 95% CI of it."""
     data = np.asarray(values, dtype=np.float64)
-    if data.size == 0:
-        raise ValueError("no values")
-    if data.size == 1:
-        return float(data[0]), float(data[0]), float(data[0])
-    idx = rng.integers(0, data.size, size=(resamples, data.size))
-    low, high = _interval(data[idx].mean(axis=1))
+    low, high = _interval(bootstrap_means(data, rng, resamples))
     return float(data.mean()), low, high
+
+
+def mean_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Ratio:
+    """mean(a) / mean(b), e.g. two variants' requests/s from their time slices, with a
+    bootstrap CI resampling both independently. b's mean must be above 0."""
+    point = float(np.mean(a) / np.mean(b))
+    with np.errstate(divide="ignore"):  # a resample of b made only of empty slices: infinite
+        boot = bootstrap_means(a, rng) / bootstrap_means(b, rng)
+    low, high = _interval(boot)
+    return Ratio(point, low, high)
 
 
 def latency_metrics(s: Summary) -> dict[str, Metric]:

@@ -128,7 +128,13 @@ def write_tidy_csv(folder: Path, run: RunRecord) -> None:
 
 
 def sample_key(scenario: str, variant: str, label: str) -> str:
+    """Where one measurement's raw per-operation durations (ns) are kept in samples.npz."""
     return f"{scenario}|{variant}|{label}"
+
+
+def rate_key(scenario: str, variant: str, label: str) -> str:
+    """Where a load measurement's requests/s per time slice are kept, beside its durations."""
+    return f"{sample_key(scenario, variant, label)}|per_s"
 
 
 class RunFolder:

@@ -1,10 +1,17 @@
 """The sentences a report leads with: every grid point counted, the declared order kept, ties
 named as ties."""
 
+import re
+
+import numpy as np
+import pytest
+
 from harness.http_report import _across
+from harness.rates import compare_rates
 from harness.records import Measurement, Metric
 from harness.report import _contents, _pair_summary, _wins
 from harness.stats import Ratio
+from harness.store import rate_key
 
 
 def test_a_ratio_inverts_with_its_interval():
@@ -88,11 +95,51 @@ def test_an_http_comparison_is_summed_up_over_every_point():
         _load("litestar", 64, 1010, 50),
         _load("fastapi", 64, 1000, 50),  # overlapping
     ]
-    assert _across("litestar", "fastapi", ms) == (
+    # a run stored before the per-slice rates were kept: only the rates' own CIs are known
+    assert _across("litestar", "fastapi", ms, {}) == (
         "- **litestar vs fastapi**: litestar served 1.01-1.20x the requests/s of fastapi over "
         "2 points; clearly more at 1; 95% CIs overlap at 1."
     )
-    assert _across("litestar", "granian", ms) is None
+    assert _across("litestar", "granian", ms, {}) is None
+
+
+def _slices(variant: str, users: int, rates: list[float]) -> tuple[Measurement, dict]:
+    m = _load(variant, users, float(np.mean(rates)), 0.0)
+    return m, {rate_key("http", variant, f"users={users}"): np.array(rates)}
+
+
+def test_an_http_comparison_uses_the_ratio_ci_of_the_time_slices():
+    steady_l, s1 = _slices("litestar", 8, [1190, 1210, 1200, 1195, 1205])
+    steady_f, s2 = _slices("fastapi", 8, [990, 1010, 1000, 995, 1005])
+    noisy_l, s3 = _slices("litestar", 64, [900, 1120, 1010, 950, 1070])
+    noisy_f, s4 = _slices("fastapi", 64, [1000, 980, 1020, 1010, 990])
+    samples = {**s1, **s2, **s3, **s4}
+    ms = [steady_l, steady_f, noisy_l, noisy_f]
+    assert _across("litestar", "fastapi", ms, samples) == (
+        "- **litestar vs fastapi**: litestar served 1.01-1.20x the requests/s of fastapi over "
+        "2 points; clearly more at 1; no significant difference at 1."
+    )
+    clear = compare_rates(samples, steady_l, steady_f)
+    assert clear is not None and clear.ratio is not None and clear.direction == 1
+    assert 1.0 < clear.ratio.ci_low < 1.2 < clear.ratio.ci_high < 1.25
+    assert re.fullmatch(
+        r"1\.20x the requests/s \(95% CI 1\.1\d-1\.2\d\)", clear.text(" the requests/s")
+    )
+    unclear = compare_rates(samples, noisy_l, noisy_f)
+    assert unclear is not None and unclear.direction == 0
+    assert unclear.text().endswith(": no significant difference)")
+    # the other way round: the same interval, inverted; and the same on every call
+    back = compare_rates(samples, steady_f, steady_l)
+    assert back is not None and back.direction == -1 and back.ratio is not None
+    assert back.ratio.ci_high == pytest.approx(1 / clear.ratio.ci_low, rel=0.02)
+    assert compare_rates(samples, steady_l, steady_f) == clear
+
+
+def test_a_variant_that_served_nothing_is_not_divided_by():
+    served, s1 = _slices("litestar", 8, [100, 110, 90])
+    nothing, s2 = _slices("fastapi", 8, [0, 0, 0])
+    assert compare_rates({**s1, **s2}, served, nothing) is None
+    assert compare_rates({**s1, **s2}, nothing, served) is not None
 
 
 def test_a_metric_run_json_could_not_hold_is_left_out():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from harness.cli import main
 from harness.runners.throughput import (
     LoadTiming,
     drive_tasks,
@@ -22,6 +24,7 @@ from harness.runners.throughput import (
     measure_load_point,
 )
 from harness.scenario import Params
+from harness.store import load_run, rate_key
 from scenarios.pool_sizing import scenario as pool_sizing
 
 TIMING = LoadTiming(warmup_s=0.2, measure_s=1.0, repetitions=1, op_timeout_s=2.0)
@@ -206,3 +209,28 @@ def test_ctrl_c_in_the_middle_of_a_load_stops_every_client_thread():
             break
         time.sleep(0.02)
     assert not clients, [t.name for t in clients]
+
+
+def test_a_load_run_keeps_its_time_slices_and_its_verdicts_carry_a_ratio_ci(
+    server, fresh_database, tmp_path
+):
+    fresh_database("pb_slices")
+    url = f"postgresql://{server.user}@{server.host}:{server.port}/pb_slices"
+    args = ["run", "--postgres", url, "--scenario", "pool_sizing", "--out", str(tmp_path)]
+    args += ["--grid", "clients=4", "--grid", "pool_size=2"]
+    args += ["--variant", "asyncpg_pool", "--variant", "asyncpg_pool_no_reset"]
+    assert main(args) == 0
+    (folder,) = list(tmp_path.iterdir())
+    run, samples = load_run(folder)
+    for variant in ("psycopg_pool", "asyncpg_pool", "asyncpg_pool_no_reset"):
+        (m,) = [x for x in run.measurements if x.variant == variant]
+        assert m.status == "ok", m.detail
+        rates = samples[rate_key("pool_sizing", variant, m.label)]
+        assert rates.size == 5 and (rates > 0).all()
+        assert float(rates.mean()) == pytest.approx(m.metrics["ops_per_s"].value)
+    report = (folder / "report.md").read_text()
+    line = next(x for x in report.splitlines() if "asyncpg_pool_no_reset vs asyncpg_pool" in x)
+    assert re.search(
+        r"requests/s = \d+\.\d\dx \(95% CI \d+\.\d\d-\d+\.\d\d(: no significant difference)?\)\.$",
+        line,
+    ), line

@@ -98,6 +98,15 @@ class HttpResult:
     rate: float = 0.0
     measure_s: float = 0.0
 
+    def slice_rates(self, slices: int) -> np.ndarray:
+        """Requests/s that completed without failing in each of `slices` equal parts of the
+        measured window."""
+        assert self.outcome is not None
+        rec = self.outcome.recorded
+        edges = np.linspace(0.0, self.measure_s, slices + 1)
+        counts, _ = np.histogram(rec.ends_s[~rec.failed], bins=edges)
+        return counts / (self.measure_s / slices)
+
 
 def parity_answers(
     server: AppServer, requests: list[ParityRequest], normalise: Callable[[Any], Any] | None
@@ -283,13 +292,11 @@ def http_measurements(
     slices: int = 5,
 ) -> list[Measurement]:
     """requests/s (CI over time slices), latency, failures, CPU per process and the bottleneck."""
-    rates: dict[str, np.ndarray] = {}
-    for r in results:
-        if r.status == "ok" and r.outcome is not None:
-            rec = r.outcome.recorded
-            edges = np.linspace(0.0, r.measure_s, slices + 1)
-            counts, _ = np.histogram(rec.ends_s[~rec.failed], bins=edges)
-            rates[r.variant] = counts / (r.measure_s / slices)
+    rates = {
+        r.variant: r.slice_rates(slices)
+        for r in results
+        if r.status == "ok" and r.outcome is not None
+    }
     best = max(rates, key=lambda n: float(np.mean(rates[n])), default=None)
     cores = os.cpu_count() or 1
     out = []

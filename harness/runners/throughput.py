@@ -88,6 +88,10 @@ class LoadResult:
     runs: list[LoadRun] = field(default_factory=list)
     round_trips: float | None = None  # per request, counted on a pool of one connection
 
+    def slice_rates(self) -> np.ndarray:
+        """requests/s in every time slice of every repetition."""
+        return np.array([rate for run in self.runs for rate in run.slice_rates], dtype=np.float64)
+
 
 @dataclass
 class _ClientLog:
@@ -521,11 +525,7 @@ def load_measurements(
 ) -> list[Measurement]:
     """Statistics for one grid point: requests/s with a CI over time slices and repetitions,
     latency of the whole request, checkout wait, errors, connections and CPU."""
-    rates = {
-        r.variant: [rate for run in r.runs for rate in run.slice_rates]
-        for r in results
-        if r.status == "ok" and r.runs
-    }
+    rates = {r.variant: r.slice_rates() for r in results if r.status == "ok" and r.runs}
     best = max(rates, key=lambda name: float(np.mean(rates[name])), default=None)
     out = []
     for r in results:
