@@ -537,6 +537,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                 console.print(placement_table(placement, target))
             if args.rtt != (0.0,):
                 console.print(rtt_table(target, args.rtt, args.seconds))
+                console.print(bandwidth_table(target, args.rtt))
     if args.out is not None:
         write_atomic(args.out, console.export_text().encode())
         sys.stdout.write(f"written to {args.out}\n")
@@ -628,6 +629,28 @@ def rtt_table(target: ServerTarget, rtts: tuple[float, ...], seconds: float) -> 
             f"{(c.added_us - rtt * 1e3) / (rtt * 1e3):+.1%}",
             f"{c.one_way_us:,.0f} µs",
         )
+    return table
+
+
+def bandwidth_table(target: ServerTarget, rtts: tuple[float, ...]) -> Table:
+    """COPY's rate each way, direct and through the calibrated delay proxy at each rtt: what
+    an operation that moves many bytes pays beyond its round trips."""
+    from harness.selfcheck import copy_bandwidth
+
+    rows = [copy_bandwidth(target, "direct")]
+    for rtt in rtts:
+        if rtt > 0:
+            with DelayProxy(target, rtt) as proxy:
+                proxy.calibrate()
+                rows.append(copy_bandwidth(proxy.target(), f"rtt {rtt_text(rtt)}"))
+    table = Table(title="bandwidth: COPY of 20 MB each way (psycopg, medians of 3)")
+    for column in ("path", "client → server", "server → client", "20 MB up: extra time"):
+        table.add_column(column, justify="right" if column != "path" else "left")
+    for row in rows:
+        extra = ""
+        if row is not rows[0]:
+            extra = "+" + duration((20 / row.up_mb_s - 20 / rows[0].up_mb_s) * 1e6)
+        table.add_row(row.where, f"{row.up_mb_s:,.0f} MB/s", f"{row.down_mb_s:,.0f} MB/s", extra)
     return table
 
 

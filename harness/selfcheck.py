@@ -2,8 +2,8 @@
 
 Times the same call two ways, a bare loop (total time / calls) and the latency runner (per-op
 timer around each call), and prints the ratio; plus the timer's resolution, how late the delay
-proxy's kind of timer wakes, and what placing client and server on one core or on two does to a
-round trip.
+proxy's kind of timer wakes, what placing client and server on one core or on two does to a
+round trip, and how fast COPY moves bytes directly and through the delay proxy.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import psycopg
 
 from harness.context import Context
 from harness.dataset import DatasetSpec
@@ -219,3 +220,47 @@ def core_placement(target: ServerTarget, seconds: float = 2.0) -> list[Placement
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """How fast COPY moved bytes each way on one path to the server (medians of a few)."""
+
+    where: str
+    up_mb_s: float  # COPY FROM STDIN: client to server
+    down_mb_s: float  # COPY TO STDOUT: server to client
+
+
+_ROW = b"x" * 999 + b"\n"
+
+
+def copy_bandwidth(
+    target: ServerTarget, where: str, megabytes: int = 20, repeats: int = 3
+) -> Bandwidth:
+    """COPY of `megabytes` MB into a temporary table and out of generate_series, over psycopg.
+
+    Through the delay proxy this is its forwarding rate, which an operation that sends many
+    bytes (a bulk insert) pays on top of its round trips × rtt: the proxy moves them in Python
+    on the server's CPU, as a real network moves them at its link's rate."""
+    rows = megabytes * 1000
+    payload = _ROW * rows
+    block = 1 << 20
+    up, down = [], []
+    with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
+        conn.execute("CREATE TEMPORARY TABLE patternbench_bandwidth (line text)")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            with conn.cursor().copy("COPY patternbench_bandwidth FROM STDIN") as copy:
+                for start in range(0, len(payload), block):
+                    copy.write(payload[start : start + block])
+            up.append(len(payload) / (time.perf_counter() - t0))
+            conn.execute("TRUNCATE patternbench_bandwidth")
+            received = 0
+            t0 = time.perf_counter()
+            with conn.cursor().copy(
+                f"COPY (SELECT repeat('x', 999) FROM generate_series(1, {rows})) TO STDOUT"
+            ) as copy:
+                for chunk in copy:
+                    received += len(chunk)
+            down.append(received / (time.perf_counter() - t0))
+    return Bandwidth(where, float(np.median(up)) / 1e6, float(np.median(down)) / 1e6)

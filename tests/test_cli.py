@@ -322,8 +322,16 @@ def test_a_run_at_1ms_rtt_pays_for_every_round_trip(tmp_path):
         if m["variant"] == "lazy"
     )
     assert trips >= 21, "1 query for the users, 1 per user, and the transaction around them"
-    # a physical floor, not a speed claim: every one of them waited 1 ms more
-    assert median[("lazy", 1.0)] - median[("lazy", 0.0)] >= 21 * 1000
+    # a physical floor, not a speed claim: even the fastest operation waited for each of its
+    # round trips through the delay (~0.9 ms of the 1 ms is the proxy's delay; the rest is its
+    # forwarding). A difference of the two rtts' medians would not do: on a busy machine the
+    # rtt 0 median can grow by as much as the delay adds.
+    fastest_at_1ms = next(
+        m["metrics"]["min_us"]["value"]
+        for m in run["measurements"]
+        if m["variant"] == "lazy" and m["rtt_ms"] == 1.0
+    )
+    assert fastest_at_1ms >= trips * 600
     text = (folder / "report.md").read_text()
     assert "### How the answer changes with distance" in text
     assert "#### rtt=1ms users=20 posts_per_user=1 nesting=posts" in text
