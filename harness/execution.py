@@ -151,6 +151,10 @@ def to_measurements(
                 metrics["rows_per_op"] = Metric(r.statements.rows, "rows")
             if r.statements.round_trips is not None:
                 metrics["round_trips_per_op"] = Metric(r.statements.round_trips, "round trips")
+            if r.statements.sent_bytes is not None:
+                metrics["sent_bytes_per_op"] = Metric(r.statements.sent_bytes, "bytes")
+            if r.statements.received_bytes is not None:
+                metrics["received_bytes_per_op"] = Metric(r.statements.received_bytes, "bytes")
         if r.status == "ok" and r.samples_ns:
             us = r.samples / 1e3
             s = summarise(us, rng)

@@ -37,6 +37,8 @@ class StatementCount:
     utility: float
     rows: float
     round_trips: float | None = None  # client turns, counted by harness.roundtrips
+    sent_bytes: float | None = None  # protocol bytes client to server, counted there too
+    received_bytes: float | None = None  # and server to client
 
 
 class StatementProbe:

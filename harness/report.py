@@ -24,7 +24,7 @@ from harness.records import (
 )
 from harness.stats import Ratio, median_ratio, speed_sentence
 from harness.store import load_run, sample_key, write_atomic, write_tidy_csv
-from harness.units import duration, rtt_text
+from harness.units import duration, rtt_text, size
 
 
 def _number(value: float) -> str:
@@ -377,6 +377,8 @@ def _distance(
             ratio_rows.append(f"| {label} | {fast} vs {slow} | " + " | ".join(cells) + " |")
     trip_rows: list[str] = []
     per_trip: dict[float, list[float]] = {r: [] for r in rtts if r > base}
+    by_bytes: list[tuple[float, float]] = []  # (bytes sent per op, × round trips at the top rtt)
+    has_bytes = any("sent_bytes_per_op" in m.metrics for m in measurements)  # older runs: none
     for params in points:
         label = _label(params)
         for variant in record.variants:
@@ -385,6 +387,7 @@ def _distance(
                 continue
             trips = near.metrics.get("round_trips_per_op")
             cells = [duration(near.metrics["median_us"].value)]
+            far_worth: float | None = None
             for rtt in rtts:
                 if rtt <= base:
                     continue
@@ -399,9 +402,16 @@ def _distance(
                     cell += f" = {worth:.2f} × round trips × Δrtt"
                     if trips.value >= 2:
                         per_trip[rtt].append(worth)
+                        far_worth = worth if rtt == max(rtts) else far_worth
                 cells.append(cell + ")")
             trip_text = _number(trips.value) if trips else "n/a"
-            trip_rows.append(f"| {label} | {variant} | {trip_text} | " + " | ".join(cells) + " |")
+            sent = near.metrics.get("sent_bytes_per_op")
+            sent_cell = [size(sent.value) if sent else "n/a"] if has_bytes else []
+            trip_rows.append(
+                "| " + " | ".join([label, variant, trip_text, *sent_cell, *cells]) + " |"
+            )
+            if trips and trips.value >= 2 and sent and far_worth is not None:
+                by_bytes.append((sent.value, far_worth))
     for rtt, worths in per_trip.items():
         if worths:
             lines.append(
@@ -416,6 +426,8 @@ def _distance(
                     "shows where)."
                 )
             )
+    if (bytes_note := _bytes_note(by_bytes, max(rtts))) is not None:
+        lines.append(bytes_note)
     lines += ["", *winners, ""]
     if ratio_rows:
         lines += [
@@ -433,16 +445,38 @@ def _distance(
             "<details><summary>What each round trip costs: median per variant and grid point at "
             "each rtt, the time added, and that time over (round trips × added rtt)</summary>",
             "",
-            f"| grid point | variant | round trips/op | median at {rtt_text(base)} | "
+            "| grid point | variant | round trips/op | "
+            + ("sent/op | " if has_bytes else "")
+            + f"median at {rtt_text(base)} | "
             + " | ".join(f"at {h}" for h in others)
             + " |",
-            "|---|---|---|---|" + "---|" * len(others),
+            "|---|---|---|---|" + "---|" * (len(others) + has_bytes),
             *trip_rows,
             "",
             "</details>",
             "",
         ]
     return lines
+
+
+BIG_SEND = 1e6  # bytes per operation from which the delay proxy's forwarding rate shows
+
+
+def _bytes_note(by_bytes: list[tuple[float, float]], rtt: float) -> str | None:
+    """Whether what the round trips leave unexplained goes with the bytes an operation sends:
+    the delay proxy forwards them at a finite rate, on the server's CPU (`check` measures it)."""
+    big = [worth for sent, worth in by_bytes if sent >= BIG_SEND]
+    small = [worth for sent, worth in by_bytes if sent < BIG_SEND]
+    if not big or not small:
+        return None
+    return (
+        f"- At {rtt_text(rtt)}, the variant-points that send {size(BIG_SEND)} or more per "
+        f"operation paid a median {np.median(big):.2f}x their round trips × Δrtt ({len(big)} of "
+        f"them), the others {np.median(small):.2f}x ({len(small)}): the bytes cost time of "
+        "their own. The delay proxy forwards them in Python on the server's CPU, as a real "
+        "network moves them at its link's rate; `patternbench check --rtt` measures its rate "
+        "(COPY through it and direct)."
+    )
 
 
 def _distance_held(record: ScenarioRecord) -> list[str]:

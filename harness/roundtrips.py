@@ -1,9 +1,11 @@
-"""Round trips per operation, counted by a loopback TCP proxy between the client and the server.
+"""Round trips and bytes per operation, counted by a loopback TCP proxy between the client and
+the server.
 
 A round trip is a client turn: the client sends after having received something (or for the
 first time). Pipelined messages (psycopg's executemany, asyncpg's Parse/Bind/Execute/Sync) are
-one turn; a BEGIN sent before a query is one more. The proxy is used only while statements and
-round trips are counted, never while operations are timed.
+one turn; a BEGIN sent before a query is one more. Bytes are the PostgreSQL protocol's bytes
+each way (TCP payload, no headers). The proxy is used only while statements and round trips are
+counted, never while operations are timed.
 """
 
 from __future__ import annotations
@@ -11,11 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from harness.postgres import ServerTarget
 
 _CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What crossed the counting proxy since its last reset."""
+
+    round_trips: int
+    sent_bytes: int  # client to server
+    received_bytes: int  # server to client
 
 
 class RoundTripCounter:
@@ -25,6 +36,8 @@ class RoundTripCounter:
         self.upstream = upstream
         self.port = 0
         self._turns = 0
+        self._sent = 0
+        self._received = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -52,11 +65,11 @@ class RoundTripCounter:
 
     def reset(self) -> None:
         with self._lock:
-            self._turns = 0
+            self._turns = self._sent = self._received = 0
 
-    def read(self) -> int:
+    def read(self) -> Traffic:
         with self._lock:
-            return self._turns
+            return Traffic(self._turns, self._sent, self._received)
 
     async def _start(self) -> int:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -91,12 +104,13 @@ class RoundTripCounter:
         ) -> None:
             try:
                 while data := await reader.read(_CHUNK):
-                    if from_client and not state["client_turn"]:
-                        state["client_turn"] = True
-                        with self._lock:
-                            self._turns += 1
-                    elif not from_client:
-                        state["client_turn"] = False
+                    with self._lock:
+                        if from_client:
+                            self._turns += not state["client_turn"]
+                            self._sent += len(data)
+                        else:
+                            self._received += len(data)
+                    state["client_turn"] = from_client
                     writer.write(data)
                     await writer.drain()
             except (ConnectionError, OSError):

@@ -1,4 +1,4 @@
-"""Human-readable durations, the same in the console and in reports."""
+"""Human-readable durations and sizes, the same in the console and in reports."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ def duration(us: float) -> str:
     if us >= 1e3:
         return f"{us / 1e3:.3g} ms" if us < 1e5 else f"{us / 1e3:,.0f} ms"
     return f"{us:.3g} µs" if us >= 1 else f"{us * 1e3:.3g} ns"
+
+
+def size(count: float) -> str:
+    """A number of bytes with three significant figures in B, kB, MB or GB (powers of 1000)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count:.0f} B"
 
 
 def signed_duration(us: float) -> str:

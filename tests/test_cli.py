@@ -332,11 +332,16 @@ def test_a_run_at_1ms_rtt_pays_for_every_round_trip(tmp_path):
         if m["variant"] == "lazy" and m["rtt_ms"] == 1.0
     )
     assert fastest_at_1ms >= trips * 600
+    lazy = next(m["metrics"] for m in run["measurements"] if m["variant"] == "lazy")
+    json_agg = next(m["metrics"] for m in run["measurements"] if m["variant"] != "lazy")
+    # the same answer; lazy's 21 queries send and receive more protocol than one json_agg
+    assert lazy["sent_bytes_per_op"]["value"] > json_agg["sent_bytes_per_op"]["value"] > 0
+    assert json_agg["received_bytes_per_op"]["value"] > 0
     text = (folder / "report.md").read_text()
     assert "### How the answer changes with distance" in text
     assert "#### rtt=1ms users=20 posts_per_user=1 nesting=posts" in text
     assert "charts/loading-rtt1ms.png" in text
-    assert "× round trips × Δrtt" in text
+    assert "× round trips × Δrtt" in text and "| round trips/op | sent/op |" in text
     assert "At rtt 1 ms the delay held" in text
 
 

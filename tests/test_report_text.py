@@ -9,9 +9,10 @@ import pytest
 from harness.http_report import _across
 from harness.rates import compare_rates
 from harness.records import Measurement, Metric
-from harness.report import _contents, _pair_summary, _wins
+from harness.report import _bytes_note, _contents, _pair_summary, _wins
 from harness.stats import Ratio
 from harness.store import rate_key
+from harness.units import size
 
 
 def test_a_ratio_inverts_with_its_interval():
@@ -148,3 +149,16 @@ def test_a_metric_run_json_could_not_hold_is_left_out():
     assert _finite(Metric(1.0, "x", 0.9, None))
     assert not _finite(Metric(float("inf"), "x"))
     assert not _finite(Metric(1.0, "x", float("nan"), 1.2))
+
+
+def test_the_bytes_note_compares_big_senders_with_the_rest():
+    by_bytes = [(5e6, 40.0), (2e6, 10.0), (300.0, 1.1), (900.0, 1.3), (150.0, 0.9)]
+    assert _bytes_note(by_bytes, 1.0) == (
+        "- At 1 ms, the variant-points that send 1 MB or more per operation paid a median "
+        "25.00x their round trips × Δrtt (2 of them), the others 1.10x (3): the bytes cost time "
+        "of their own. The delay proxy forwards them in Python on the server's CPU, as a real "
+        "network moves them at its link's rate; `patternbench check --rtt` measures its rate "
+        "(COPY through it and direct)."
+    )
+    assert _bytes_note([(300.0, 1.1)], 1.0) is None  # nothing to compare with
+    assert size(999) == "999 B" and size(1500) == "1.5 kB" and size(2.5e6) == "2.5 MB"

@@ -288,14 +288,23 @@ def _count_statements(
                         probe.reset()
                         counter.reset()
                         _call(variant, counting)
-                        trips = counter.read()
+                        traffic = counter.read()
                         count = probe.read(1) or StatementCount(NAN, NAN, NAN)  # no pgss
-                        counts.append(replace(count, round_trips=trips))
+                        counts.append(
+                            replace(
+                                count,
+                                round_trips=traffic.round_trips,
+                                sent_bytes=traffic.sent_bytes,
+                                received_bytes=traffic.received_bytes,
+                            )
+                        )
                     result.statements = StatementCount(
                         statements=sum(c.statements for c in counts) / len(counts),
                         utility=sum(c.utility for c in counts) / len(counts),
                         rows=sum(c.rows for c in counts) / len(counts),
                         round_trips=sum(c.round_trips or 0 for c in counts) / len(counts),
+                        sent_bytes=sum(c.sent_bytes or 0 for c in counts) / len(counts),
+                        received_bytes=sum(c.received_bytes or 0 for c in counts) / len(counts),
                     )
                 except Exception as exc:
                     target.raise_if_gone(exc)

@@ -402,7 +402,7 @@ def round_trips_per_request(
             _one_after_another(
                 plan, warm + counted, loop, lambda n: counter.reset() if n == warm else None
             )
-            return counter.read() / counted
+            return counter.read().round_trips / counted
         finally:
             counting.close()
 
