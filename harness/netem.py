@@ -8,12 +8,17 @@ apps) connects there and pays the delay on each round trip.
 Faithfulness and limits:
 - Each chunk read from one side is written to the other `rtt/2` after it arrived, in order; later
   chunks do not wait for earlier ones' delay to end (a pipelined stream is delayed once, not once
-  per chunk). Bandwidth, jitter and loss are not modelled: on loopback bandwidth is ~GB/s.
+  per chunk). Jitter and loss are not modelled.
+- Bandwidth is the proxy's own: it moves bytes in Python on the server's CPU, ~210-265 MB/s
+  client to server here against ~345-395 MB/s direct (`patternbench check --rtt` measures both
+  with COPY), about twice a 1 Gbit/s link. An operation that sends megabytes pays that beside
+  its round trips, and shares the server's CPU with the proxy while it does.
 - Timers: asyncio's default (epoll) loop waits in whole milliseconds, which would turn 0.5 ms into
   1 ms; this loop uses select(), whose timeout has microsecond resolution. select() limits the
   proxy to `MAX_CONNECTIONS` concurrent connections; one more is refused (closed at once).
-- The proxy's own forwarding costs ~20-40 µs per hop on top of the delay; `patternbench check
-  --rtt 1ms` prints configured vs measured so every run can see the real figure.
+- The proxy's own forwarding costs ~50 µs per hop on top of the delay (~100-107 µs per round
+  trip here); calibration takes it off the delay, and `patternbench check --rtt 1ms` prints
+  configured vs measured so every run can see the real figure.
 - With rtt 0 there is no proxy at all: clients connect to the server directly.
 """
 

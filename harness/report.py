@@ -92,7 +92,8 @@ def _self_check_line(folder: Path) -> list[str]:
         return []
     return [
         "- **Harness self-check**: [check.txt](check.txt) (`patternbench check` on the same "
-        "machine: timer, runner overhead, the delay proxy's timers and forwarding, core placement)"
+        "machine: timer, runner overhead, core placement, the delay proxy's timers, forwarding "
+        "and bandwidth)"
     ]
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.selfcheck import core_placement, wakeup_lateness
+from harness.netem import DelayProxy
+from harness.selfcheck import copy_bandwidth, core_placement, wakeup_lateness
 
 
 def test_wakeup_lateness_is_measured_in_its_own_thread():
@@ -53,10 +54,21 @@ def test_check_writes_what_it_printed(tmp_path, capsys, server, fresh_database):
         "delay proxy's timers: asyncio.sleep(500 µs)",
         "proxy forwarding",
         "rtt configured",
+        "bandwidth: COPY of 20 MB each way",
     ):
         assert expected in text
     assert f"written to {out}" in printed
     assert not list(tmp_path.glob(".*"))  # written atomically, no temp file left
+
+
+def test_copy_bandwidth_is_slower_through_the_delay_proxy_than_direct(server):
+    direct = copy_bandwidth(server, "direct", megabytes=5, repeats=1)
+    with DelayProxy(server, 1.0) as proxy:
+        through = copy_bandwidth(proxy.target(), "rtt 1 ms", megabytes=5, repeats=1)
+    assert direct.where == "direct" and through.where == "rtt 1 ms"
+    assert direct.up_mb_s > 0 and direct.down_mb_s > 0
+    # 5 MB each way pays at least one round trip of 1 ms: far below loopback's rate
+    assert through.up_mb_s < 5 / 1e-3 and through.down_mb_s < 5 / 1e-3
 
 
 def test_check_out_in_a_folder_it_cannot_write_exits_2(tmp_path, capsys):
