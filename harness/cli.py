@@ -221,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser(
         "compare",
-        help="B against A: per variant and grid point, B/A with a 95%% CI; exit 1 on a "
-        "significant regression beyond the threshold",
+        help="B against A: per variant and grid point, how many times slower B is, with a "
+        "95%% CI; exit 1 on a significant regression beyond the threshold",
     )
     p.add_argument("run_a", type=Path, metavar="RUN_A", help="the baseline run folder")
     p.add_argument("run_b", type=Path, metavar="RUN_B", help="the run to judge")

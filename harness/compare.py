@@ -1,9 +1,10 @@
 """Two stored runs side by side: did anything get slower, faster, or start answering wrong?
 
 `patternbench compare A B` answers, for every measurement the two runs share (same scenario,
-variant, grid point and simulated round-trip time): how many times slower B is than A (median
-over median, with a 95% bootstrap CI from both runs' raw samples), and whether that is a
-regression past the threshold. A variant that was correct in A and is WRONG or FAILED in B counts
+variant, grid point and simulated round-trip time): how many times slower B is than A, with a
+95% bootstrap CI from both runs' raw samples, and whether that is a regression past the
+threshold. For a latency measurement that is B's median over A's; for a load measurement
+(requests/s, with its time slices stored) A's requests/s over B's, so above 1 is slower too. A variant that was correct in A and is WRONG or FAILED in B counts
 as a regression too: a wrong answer is worse than a slow one. It also says what differs between
 the two runs' machines, software and server settings, since those move the numbers as well.
 Only stored files are read; no database is needed.
@@ -24,8 +25,8 @@ import numpy as np
 
 from harness.errors import UserError
 from harness.records import AxisValue, Measurement, RunRecord, point_label
-from harness.stats import Ratio, median_ratio
-from harness.store import load_run, sample_key
+from harness.stats import Ratio, mean_ratio, median_ratio
+from harness.store import load_run, rate_key, sample_key
 from harness.units import duration
 
 DEFAULT_THRESHOLD = 0.10
@@ -76,14 +77,18 @@ class Point:
 
 @dataclass(frozen=True)
 class Row:
-    """One measurement timed in both runs: B's median over A's and what that means."""
+    """One measurement timed in both runs: how many times slower B is, and what that means."""
 
     point: Point
     native: bool
-    median_a_us: float
-    median_b_us: float
-    ratio: Ratio  # median(B) / median(A)
+    a: float  # A's median in µs or, for a load measurement, its requests/s
+    b: float
+    per_s: bool  # a load measurement: a and b are requests/s
+    ratio: Ratio  # median(B) / median(A), or requests/s(A) / requests/s(B)
     verdict: Verdict
+
+    def shown(self, value: float) -> str:
+        return f"{value:,.0f}/s" if self.per_s else duration(value)
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,12 @@ def _samples(samples: dict[str, np.ndarray], m: Measurement) -> np.ndarray | Non
     return found if found is not None and found.size else None
 
 
+def _rates(samples: dict[str, np.ndarray], m: Measurement) -> np.ndarray | None:
+    """A load measurement's requests/s per time slice, if stored."""
+    found = samples.get(rate_key(m.scenario, m.variant, point_label(m.params, m.rtt_ms)))
+    return found if found is not None and found.size else None
+
+
 def _row(
     point: Point,
     a: Measurement,
@@ -265,20 +276,20 @@ def _row(
     threshold: float,
     seed: int,
 ) -> Row | None:
+    # one generator per point: a row's CI does not depend on which other rows exist
+    rng = np.random.default_rng([seed, zlib.crc32(str(point).encode())])
+    native = a.kind == "native" or b.kind == "native"
+    rates_a, rates_b = _rates(samples_a, a), _rates(samples_b, b)
+    if rates_a is not None and rates_b is not None and float(np.mean(rates_b)) > 0:
+        ratio = mean_ratio(rates_a, rates_b, rng)
+        mean_a, mean_b = float(np.mean(rates_a)), float(np.mean(rates_b))
+        return Row(point, native, mean_a, mean_b, True, ratio, classify(ratio, threshold))
     ns_a, ns_b = _samples(samples_a, a), _samples(samples_b, b)
     if ns_a is None or ns_b is None:
         return None
-    # one generator per point: a row's CI does not depend on which other rows exist
-    rng = np.random.default_rng([seed, zlib.crc32(str(point).encode())])
     ratio = median_ratio(ns_b, ns_a, rng)
-    return Row(
-        point=point,
-        native=a.kind == "native" or b.kind == "native",
-        median_a_us=float(np.median(ns_a)) / 1e3,
-        median_b_us=float(np.median(ns_b)) / 1e3,
-        ratio=ratio,
-        verdict=classify(ratio, threshold),
-    )
+    median_a, median_b = float(np.median(ns_a)) / 1e3, float(np.median(ns_b)) / 1e3
+    return Row(point, native, median_a, median_b, False, ratio, classify(ratio, threshold))
 
 
 # ---- warnings --------------------------------------------------------------------------------
@@ -321,7 +332,7 @@ def _run_warnings(a: RunRecord, b: RunRecord) -> list[str]:
 def _native_warnings(rows: Iterable[Row]) -> list[str]:
     """A native ceiling that moved means the machine or server changed, not only the code."""
     return [
-        f"native ceiling {row.point} moved too (B/A {row.ratio.value:.2f}): the machine or "
+        f"native ceiling {row.point} moved too ({row.ratio.value:.2f}x slower): the machine or "
         "server changed, so the variants' ratios are not only the code's doing"
         for row in rows
         if row.native and row.verdict in (Verdict.REGRESSION, Verdict.IMPROVEMENT)
@@ -332,7 +343,7 @@ def _native_warnings(rows: Iterable[Row]) -> list[str]:
 
 _ORDER = (Verdict.REGRESSION, Verdict.IMPROVEMENT, Verdict.SLOWER, Verdict.FASTER)
 _HEADER = [
-    "| scenario | variant | grid point | median A | median B | B/A (95% CI) | verdict |",
+    "| scenario | variant | grid point | A | B | × slower (95% CI) | verdict |",
     "|---|---|---|---|---|---|---|",
 ]
 
@@ -345,9 +356,10 @@ def render_markdown(comparison: Comparison) -> str:
     lines = [
         f"# patternbench compare: {c.run_a} (A) vs {c.run_b} (B)",
         "",
-        f"B/A is B's median over A's (95% bootstrap CI): above 1 B is slower. A *regression* "
-        f"is a CI above 1 and B/A above {1 + c.threshold:.2f} ({pct}); an *improvement* a CI "
-        f"below 1 and B/A below {1 / (1 + c.threshold):.2f}.",
+        "× slower is how many times slower B is than A (95% bootstrap CI): B's median over A's "
+        "for a latency (µs), A's requests/s over B's for a load (/s). A *regression* is a CI "
+        f"above 1 and a ratio above {1 + c.threshold:.2f} ({pct}); an *improvement* a CI below 1 "
+        f"and a ratio below {1 / (1 + c.threshold):.2f}.",
         "",
     ]
     if c.warnings:
@@ -400,8 +412,8 @@ def _table_row(row: Row) -> str:
         p.scenario,
         variant,
         p.label or "-",
-        duration(row.median_a_us),
-        duration(row.median_b_us),
+        row.shown(row.a),
+        row.shown(row.b),
         f"{r.value:.2f} ({r.ci_low:.2f}-{r.ci_high:.2f})",
         verdict,
     ]

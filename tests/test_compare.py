@@ -24,7 +24,7 @@ from harness.compare import (
 from harness.errors import UserError
 from harness.records import Measurement, Metric, RunRecord, ScenarioRecord, point_label
 from harness.stats import Ratio
-from harness.store import RunFolder, sample_key
+from harness.store import RunFolder, rate_key, sample_key
 
 N = 300
 BASE_US = {"asyncpg": 100.0, "psycopg": 120.0, "orm": 400.0, "pgbench": 80.0}
@@ -252,7 +252,7 @@ def test_native_ceilings_are_compared_and_marked(tmp_path, run_a):
     assert {r.point.variant for r in native} == {"pgbench"}
     assert [r.point.label for r in c.with_verdict(Verdict.REGRESSION)] == ["rows=1"]
     assert any(
-        w.startswith("native ceiling reads pgbench @ rows=1 moved too (B/A 2.00)")
+        w.startswith("native ceiling reads pgbench @ rows=1 moved too (2.00x slower)")
         for w in c.warnings
     )
     assert "| reads | *pgbench* (native) | rows=1 |" in render_markdown(c)
@@ -363,3 +363,68 @@ def test_the_command_exits_0_on_itself_and_1_on_a_regression(tmp_path, run_a, ca
     assert "| reads | orm | rows=1 |" in out and "**regression**" in out
     assert table.read_text() == out
     assert main(["compare", str(run_a), str(slower), "--threshold", "60%"]) == 0
+
+
+def _load_run(root: Path, run_id: str, factor: float, *, with_slices: bool = True) -> Path:
+    """A pool_sizing run at clients=32: psycopg_pool and queuepool, ten time slices each."""
+    folder = RunFolder(root, run_id)
+    measurements = []
+    for variant, per_s in (("psycopg_pool", 8000.0), ("queuepool", 3000.0)):
+        params = {"clients": 32, "pool_size": 8}
+        rng = np.random.default_rng([len(variant), 32])
+        slices = rng.normal(per_s, per_s * 0.02, 10) * (factor if variant == "queuepool" else 1)
+        label = point_label(params, 0.0)
+        if with_slices:
+            folder.samples[rate_key("pool_sizing", variant, label)] = slices
+        ns = (rng.lognormal(np.log(32 / slices.mean() * 1e9), 0.3, N)).astype(np.int64)
+        folder.samples[sample_key("pool_sizing", variant, label)] = ns
+        rate = Metric(float(slices.mean()), "requests/s", n=10)
+        measurements.append(
+            Measurement("pool_sizing", variant, params, "ok", metrics={"ops_per_s": rate})
+        )
+    record = ScenarioRecord(
+        name="pool_sizing",
+        question="How big should my pool be?",
+        doc="",
+        axes=[("clients", [32]), ("pool_size", [8])],
+        reference="psycopg_pool",
+        variants={"psycopg_pool": "", "queuepool": ""},
+        runner="throughput",
+    )
+    run = RunRecord(
+        run_id=run_id,
+        started_at="2026-11-26T05:40:17Z",
+        finished_at="2026-11-26T05:47:14Z",
+        partial=False,
+        profile="quick",
+        environment=ENVIRONMENT,
+        server=SERVER,
+        scenarios=[record],
+        measurements=measurements,
+    )
+    folder.save(run)
+    return folder.path
+
+
+def test_a_load_is_compared_on_its_requests_per_second(tmp_path):
+    a = _load_run(tmp_path, "20261126T054017Z-aaaaaaa", 1.0)
+    assert compare_runs(a, a).exit_code == 0
+    b = _load_run(tmp_path, "20261126T064017Z-bbbbbbb", 0.7)  # queuepool serves 30% less
+    c = compare_runs(a, b, threshold=0.10)
+    rows = {row.point.variant: row for row in c.rows}
+    assert rows["psycopg_pool"].verdict == Verdict.UNCHANGED
+    slower = rows["queuepool"]
+    assert slower.per_s and slower.verdict == Verdict.REGRESSION and c.exit_code == 1
+    assert slower.ratio.ci_low < 1 / 0.7 < slower.ratio.ci_high  # A's rate over B's
+    assert slower.a == pytest.approx(slower.b / 0.7)
+    line = next(
+        x for x in render_markdown(c).splitlines() if x.startswith("| pool_sizing | queuepool")
+    )
+    assert f"| {slower.a:,.0f}/s | {slower.b:,.0f}/s | 1.4" in line and "**regression**" in line
+
+
+def test_a_load_run_without_time_slices_is_compared_on_latency(tmp_path):
+    a = _load_run(tmp_path, "20261126T054017Z-aaaaaaa", 1.0, with_slices=False)
+    b = _load_run(tmp_path, "20261126T064017Z-bbbbbbb", 0.7, with_slices=False)
+    rows = {row.point.variant: row for row in compare_runs(a, b).rows}
+    assert not rows["queuepool"].per_s and rows["queuepool"].verdict == Verdict.REGRESSION
