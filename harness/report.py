@@ -26,6 +26,9 @@ from harness.stats import Ratio, median_ratio, speed_sentence
 from harness.store import load_run, sample_key, write_atomic, write_tidy_csv
 from harness.units import duration, rtt_text, size
 
+FOLD_POINTS = 4  # more per-point tables than this are folded into a <details> block
+BIG_SEND = 1e6  # bytes per operation from which the delay proxy's forwarding rate shows
+
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value - round(value)) < 0.05 else f"{value:,.1f}"
@@ -460,9 +463,6 @@ def _distance(
     return lines
 
 
-BIG_SEND = 1e6  # bytes per operation from which the delay proxy's forwarding rate shows
-
-
 def _bytes_note(by_bytes: list[tuple[float, float]], rtt: float) -> str | None:
     """Whether what the round trips leave unexplained goes with the bytes an operation sends:
     the delay proxy forwards them at a finite rate, on the server's CPU (`check` measures it)."""
@@ -585,10 +585,20 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
                 what = f"{record.rate_axis}/s" if record.rate_axis else "latency"
                 lines += [f"![{record.name}: {what}{at}](charts/{chart.name})", ""]
             lines += [f"### Every grid point{at}", ""]
-            for params in distinct_points(mine):
+            points = distinct_points(mine)
+            folded = len(points) > FOLD_POINTS  # long: the verdicts above stay in sight
+            if folded:
+                lines += [
+                    f"<details><summary>{len(points)} grid points, a table each (click to "
+                    "open)</summary>",
+                    "",
+                ]
+            for params in points:
                 lines += [f"#### {point_label(params, rtt)}", ""]
                 lines += _point_table([m for m in mine if m.params == params], record)
                 lines.append("")
+            if folded:
+                lines += ["</details>", ""]
     lines = [*header, *_contents([header[0], *lines]), *lines]
     return "\n".join(lines).rstrip() + "\n"
 

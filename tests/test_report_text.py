@@ -162,3 +162,32 @@ def test_the_bytes_note_compares_big_senders_with_the_rest():
     )
     assert _bytes_note([(300.0, 1.1)], 1.0) is None  # nothing to compare with
     assert size(999) == "999 B" and size(1500) == "1.5 kB" and size(2.5e6) == "2.5 MB"
+
+
+def test_many_grid_points_fold_their_tables_under_the_verdicts(tmp_path):
+    from harness.records import RunRecord, ScenarioRecord
+    from harness.report import FOLD_POINTS, render
+
+    def run_with(points: int) -> str:
+        rows = list(range(1, points + 1))
+        ms = [
+            Measurement(
+                "reads", v, {"rows": r}, "ok",
+                metrics={"median_us": Metric(100.0 * r, "us", 90.0 * r, 110.0 * r, 50),
+                         "p99_us": Metric(200.0 * r, "us")},
+                is_best=v == "fast",
+            )
+            for r in rows
+            for v in ("fast", "slow")
+        ]  # fmt: skip
+        record = ScenarioRecord("reads", "What does a read cost?", "", [("rows", rows)], "fast",
+                                {"fast": "", "slow": ""})  # fmt: skip
+        run = RunRecord("r", "2026-11-26T00:00:00Z", "quick", {}, {}, scenarios=[record],
+                        measurements=ms, partial=False)  # fmt: skip
+        return render(run, {}, tmp_path)
+
+    few, many = run_with(FOLD_POINTS), run_with(FOLD_POINTS + 1)
+    assert "<details><summary>" not in few and "#### rows=4" in few
+    _verdicts, folded = many.split("### Every grid point", 1)
+    assert folded.startswith(f"\n\n<details><summary>{FOLD_POINTS + 1} grid points")
+    assert "#### rows=5" in folded and folded.rstrip().endswith("</details>")
