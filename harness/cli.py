@@ -564,19 +564,27 @@ def placement_table(rows: list[Placement], target: ServerTarget) -> Table:
     table = Table(
         title=f"core placement: pgbench SELECT 1 (prepared, one client), server on CPU {server}"
     )
-    for column in ("client", "client CPU", "median", "p99", "TPS"):
+    columns = ("client", "client CPU", "TPS", "1 / TPS", "logged median", "logged p99", "0 µs")
+    for column in columns:
         table.add_column(column, justify="right" if column != "client" else "left")
     for row in rows:
         if row.error:
-            table.add_row(row.where, row.client_cpus, row.error, "", "")
+            table.add_row(row.where, row.client_cpus, row.error, "", "", "", "")
         else:
             table.add_row(
                 row.where,
                 row.client_cpus,
+                f"{row.tps:,.0f}",
+                duration(row.per_transaction_us),
                 duration(row.median_us),
                 duration(row.p99_us),
-                f"{row.tps:,.0f}",
+                f"{row.zero_share:.0%}",
             )
+    table.caption = (
+        "1 / TPS is the time per transaction. pgbench reads its clock lazily and logs a reply "
+        "that was already there as 0 µs (share in the last column); logged percentiles are of "
+        "the rest."
+    )
     return table
 
 
@@ -643,13 +651,12 @@ def bandwidth_table(target: ServerTarget, rtts: tuple[float, ...]) -> Table:
             with DelayProxy(target, rtt) as proxy:
                 proxy.calibrate()
                 rows.append(copy_bandwidth(proxy.target(), f"rtt {rtt_text(rtt)}"))
-    table = Table(title="bandwidth: COPY of 20 MB each way (psycopg, medians of 3)")
-    for column in ("path", "client → server", "server → client", "20 MB up: extra time"):
+    size = f"{rows[0].megabytes} MB"
+    table = Table(title=f"bandwidth: COPY of {size} each way (psycopg, medians of 3)")
+    for column in ("path", "client → server", "server → client", f"{size} up: extra time"):
         table.add_column(column, justify="right" if column != "path" else "left")
     for row in rows:
-        extra = ""
-        if row is not rows[0]:
-            extra = "+" + duration((20 / row.up_mb_s - 20 / rows[0].up_mb_s) * 1e6)
+        extra = "" if row is rows[0] else signed_duration(row.extra_up_us(rows[0]))
         table.add_row(row.where, f"{row.up_mb_s:,.0f} MB/s", f"{row.down_mb_s:,.0f} MB/s", extra)
     return table
 

@@ -4,7 +4,8 @@
 variant, grid point and simulated round-trip time): how many times slower B is than A, with a
 95% bootstrap CI from both runs' raw samples, and whether that is a regression past the
 threshold. For a latency measurement that is B's median over A's; for a load measurement
-(requests/s, with its time slices stored) A's requests/s over B's, so above 1 is slower too. A variant that was correct in A and is WRONG or FAILED in B counts
+(requests/s, with 10 or more time slices stored a side) A's requests/s over B's, so above 1 is
+slower too; with fewer slices a load is judged on its request latency. A variant that was correct in A and is WRONG or FAILED in B counts
 as a regression too: a wrong answer is worse than a slow one. It also says what differs between
 the two runs' machines, software and server settings, since those move the numbers as well.
 Only stored files are read; no database is needed.
@@ -24,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from harness.errors import UserError
+from harness.rates import stored_rates
 from harness.records import AxisValue, Measurement, RunRecord, point_label
 from harness.stats import Ratio, mean_ratio, median_ratio
-from harness.store import load_run, rate_key, sample_key
+from harness.store import load_run, sample_key
 from harness.units import duration
 
 DEFAULT_THRESHOLD = 0.10
@@ -261,12 +263,6 @@ def _samples(samples: dict[str, np.ndarray], m: Measurement) -> np.ndarray | Non
     return found if found is not None and found.size else None
 
 
-def _rates(samples: dict[str, np.ndarray], m: Measurement) -> np.ndarray | None:
-    """A load measurement's requests/s per time slice, if stored."""
-    found = samples.get(rate_key(m.scenario, m.variant, point_label(m.params, m.rtt_ms)))
-    return found if found is not None and found.size else None
-
-
 def _row(
     point: Point,
     a: Measurement,
@@ -279,7 +275,7 @@ def _row(
     # one generator per point: a row's CI does not depend on which other rows exist
     rng = np.random.default_rng([seed, zlib.crc32(str(point).encode())])
     native = a.kind == "native" or b.kind == "native"
-    rates_a, rates_b = _rates(samples_a, a), _rates(samples_b, b)
+    rates_a, rates_b = stored_rates(samples_a, a), stored_rates(samples_b, b)
     if rates_a is not None and rates_b is not None and float(np.mean(rates_b)) > 0:
         ratio = mean_ratio(rates_a, rates_b, rng)
         mean_a, mean_b = float(np.mean(rates_a)), float(np.mean(rates_b))

@@ -123,8 +123,10 @@ class Context:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def _finish_suspended_operations(self, timeout_s: float = 5.0) -> None:
-        """Cancels the tasks an interrupt left waiting on the loop and runs them to their end.
+    def finish_interrupted(self, timeout_s: float = 5.0) -> None:
+        """Cancels the tasks an interrupt left waiting on the loop and runs them to their end;
+        for the runner that owns the loop to call, before `close`, when an operation was cut
+        short (every task on the loop is cancelled, whichever Context started it).
 
         A Ctrl-C raised while the loop waits leaves an operation suspended inside
         `async with session`. Its connection stays checked out (so `dispose` cannot close it),
@@ -151,7 +153,6 @@ class Context:
 
     def close(self) -> None:
         """Closes whatever was opened; never raises (the server may already be gone)."""
-        self._finish_suspended_operations()
         if "engine" in self._created:
             with contextlib.suppress(Exception):
                 self.engine.dispose()

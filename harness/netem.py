@@ -9,10 +9,11 @@ Faithfulness and limits:
 - Each chunk read from one side is written to the other `rtt/2` after it arrived, in order; later
   chunks do not wait for earlier ones' delay to end (a pipelined stream is delayed once, not once
   per chunk). Jitter and loss are not modelled.
-- Bandwidth is the proxy's own: it moves bytes in Python on the server's CPU, ~210-265 MB/s
-  client to server here against ~345-395 MB/s direct (`patternbench check --rtt` measures both
-  with COPY), about twice a 1 Gbit/s link. An operation that sends megabytes pays that beside
-  its round trips, and shares the server's CPU with the proxy while it does.
+- Bandwidth is the proxy's own: it moves bytes in Python on the server's CPU. COPY sent 214 MB/s
+  client to server through it against 347 MB/s direct in a published check.txt (`patternbench
+  check --rtt` measures both), about 1.7 times a 1 Gbit/s link's 125 MB/s. An operation that
+  sends megabytes pays that beside its round trips, and shares the server's CPU with the proxy
+  while it does.
 - Timers: asyncio's default (epoll) loop waits in whole milliseconds, which would turn 0.5 ms into
   1 ms; this loop uses select(), whose timeout has microsecond resolution. select() limits the
   proxy to `MAX_CONNECTIONS` concurrent connections; one more is refused (closed at once).

@@ -1,8 +1,10 @@
 """Requests/s of two variants under load, compared: the ratio with its 95% CI.
 
 The CI comes from bootstrapping both variants' per-time-slice rates (kept in samples.npz), so a
-load verdict carries an interval like every latency verdict. Runs stored before the slices
-were kept fall back to whether the two rates' own CIs overlap.
+load verdict carries an interval like every latency verdict. A percentile bootstrap of a handful
+of values gives too narrow an interval, so it is used from `MIN_SLICES` slices a side (runs make
+10 per repetition); with fewer (runs stored before 10 slices, or before slices were kept at all)
+a verdict falls back to whether the two rates' own CIs overlap, which is stricter.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from harness.stats import Ratio, mean_ratio
 from harness.store import rate_key
 
 SEED = 11
+MIN_SLICES = 10
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,10 @@ class RateComparison:
         return f"{self.value:.2f}x{what} ({ci}: no significant difference)"
 
 
-def _stored_rates(samples: dict[str, np.ndarray], m: Measurement) -> np.ndarray | None:
+def stored_rates(samples: dict[str, np.ndarray], m: Measurement) -> np.ndarray | None:
+    """A load measurement's requests/s per time slice, when `MIN_SLICES` or more were kept."""
     found = samples.get(rate_key(m.scenario, m.variant, point_label(m.params, m.rtt_ms)))
-    return found if found is not None and found.size else None
+    return found if found is not None and found.size >= MIN_SLICES else None
 
 
 def compare_rates(
@@ -50,7 +54,7 @@ def compare_rates(
     ra, rb = a.metrics.get("ops_per_s"), b.metrics.get("ops_per_s")
     if ra is None or rb is None or rb.value <= 0:
         return None
-    slices_a, slices_b = _stored_rates(samples, a), _stored_rates(samples, b)
+    slices_a, slices_b = stored_rates(samples, a), stored_rates(samples, b)
     if slices_a is not None and slices_b is not None and float(np.mean(slices_b)) > 0:
         # one generator per pair and point: a verdict does not depend on which others exist
         where = f"{a.scenario}|{a.variant}|{b.variant}|{point_label(a.params, a.rtt_ms)}"

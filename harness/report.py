@@ -28,6 +28,7 @@ from harness.units import duration, rtt_text, size
 
 FOLD_POINTS = 4  # more per-point tables than this are folded into a <details> block
 BIG_SEND = 1e6  # bytes per operation from which the delay proxy's forwarding rate shows
+BULK_TRIP = 64e3  # bytes per round trip: below, the trips' own forwarding cost drowns the bytes
 
 
 def _number(value: float) -> str:
@@ -381,7 +382,8 @@ def _distance(
             ratio_rows.append(f"| {label} | {fast} vs {slow} | " + " | ".join(cells) + " |")
     trip_rows: list[str] = []
     per_trip: dict[float, list[float]] = {r: [] for r in rtts if r > base}
-    by_bytes: list[tuple[float, float]] = []  # (bytes sent per op, × round trips at the top rtt)
+    # (bytes sent per op, round trips per op, µs beyond round trips × Δrtt at the farthest rtt)
+    by_bytes: list[tuple[float, float, float]] = []
     has_bytes = any("sent_bytes_per_op" in m.metrics for m in measurements)  # older runs: none
     for params in points:
         label = _label(params)
@@ -391,7 +393,7 @@ def _distance(
                 continue
             trips = near.metrics.get("round_trips_per_op")
             cells = [duration(near.metrics["median_us"].value)]
-            far_worth: float | None = None
+            beyond_us: float | None = None  # at the farthest rtt
             for rtt in rtts:
                 if rtt <= base:
                     continue
@@ -406,7 +408,8 @@ def _distance(
                     cell += f" = {worth:.2f} × round trips × Δrtt"
                     if trips.value >= 2:
                         per_trip[rtt].append(worth)
-                        far_worth = worth if rtt == max(rtts) else far_worth
+                    if rtt == max(rtts):
+                        beyond_us = added_us - trips.value * (rtt - base) * 1e3
                 cells.append(cell + ")")
             trip_text = _number(trips.value) if trips else "n/a"
             sent = near.metrics.get("sent_bytes_per_op")
@@ -414,8 +417,8 @@ def _distance(
             trip_rows.append(
                 "| " + " | ".join([label, variant, trip_text, *sent_cell, *cells]) + " |"
             )
-            if trips and trips.value >= 2 and sent and far_worth is not None:
-                by_bytes.append((sent.value, far_worth))
+            if sent and trips and beyond_us is not None:
+                by_bytes.append((sent.value, trips.value, beyond_us))
     for rtt, worths in per_trip.items():
         if worths:
             lines.append(
@@ -463,20 +466,27 @@ def _distance(
     return lines
 
 
-def _bytes_note(by_bytes: list[tuple[float, float]], rtt: float) -> str | None:
-    """Whether what the round trips leave unexplained goes with the bytes an operation sends:
-    the delay proxy forwards them at a finite rate, on the server's CPU (`check` measures it)."""
-    big = [worth for sent, worth in by_bytes if sent >= BIG_SEND]
-    small = [worth for sent, worth in by_bytes if sent < BIG_SEND]
-    if not big or not small:
+def _bytes_note(by_bytes: list[tuple[float, float, float]], rtt: float) -> str | None:
+    """What bulk senders paid beyond round trips × Δrtt, per MB sent: the delay proxy forwards
+    bytes at a finite rate, on the server's CPU (`check` measures it). Bulk: 1 MB or more per
+    operation, 64 kB or more per round trip (a per-row loop's extra cost is its many trips')."""
+    per_mb_ms = [
+        beyond_us / 1e3 / (sent / 1e6)
+        for sent, trips, beyond_us in by_bytes
+        if sent >= BIG_SEND and sent / max(trips, 1.0) >= BULK_TRIP
+    ]
+    if not per_mb_ms:
         return None
+    median = float(np.median(per_mb_ms))
+    rate = f", as if the bytes crossed at {1e3 / median:,.0f} MB/s" if median > 0 else ""
     return (
-        f"- At {rtt_text(rtt)}, the variant-points that send {size(BIG_SEND)} or more per "
-        f"operation paid a median {np.median(big):.2f}x their round trips × Δrtt ({len(big)} of "
-        f"them), the others {np.median(small):.2f}x ({len(small)}): the bytes cost time of "
-        "their own. The delay proxy forwards them in Python on the server's CPU, as a real "
-        "network moves them at its link's rate; `patternbench check --rtt` measures its rate "
-        "(COPY through it and direct)."
+        f"- At {rtt_text(rtt)}, beyond their round trips × Δrtt, the {len(per_mb_ms)} "
+        f"variant-points that send {size(BIG_SEND)} or more per operation, "
+        f"{size(BULK_TRIP)} or more per round trip, took a median {median:.2f} ms more per MB "
+        f"sent (range {min(per_mb_ms):.2f} to {max(per_mb_ms):.2f}){rate}. The delay proxy "
+        "forwards bytes in Python on the server's CPU, as a real network moves them at its "
+        "link's rate; `patternbench check --rtt` measures the proxy's rate (COPY through it and "
+        "direct)."
     )
 
 

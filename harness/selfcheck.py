@@ -169,14 +169,23 @@ async def _late_sleeps(sleep_s: float, seconds: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Placement:
-    """pgbench `SELECT 1` (prepared, one client) with the client on some CPUs."""
+    """pgbench `SELECT 1` (prepared, one client) with the client on some CPUs.
+
+    pgbench reads its clock lazily: a reply that is already there when it looks (the server
+    ran on the client's CPU) is logged as 0 µs. So the time per transaction is 1 / TPS, and
+    the logged latencies' percentiles are of the non-zero ones, with the zeros' share beside."""
 
     where: str
     client_cpus: str
-    median_us: float
+    median_us: float  # of the non-zero logged latencies
     p99_us: float
     tps: float
+    zero_share: float = 0.0  # logged as 0 µs
     error: str = ""
+
+    @property
+    def per_transaction_us(self) -> float:
+        return 1e6 / self.tps if self.tps > 0 else float("nan")
 
 
 @contextlib.contextmanager
@@ -208,7 +217,8 @@ def core_placement(target: ServerTarget, seconds: float = 2.0) -> list[Placement
                 result = run_pgbench(target, query, max(1, round(seconds)))
         except (OSError, subprocess.SubprocessError) as exc:
             result = NativeResult(query.name, np.zeros(0), 0.0, f"pgbench failed: {exc}"[:300])
-        samples = result.samples_us
+        logged = result.samples_us
+        samples = logged[logged > 0]
         rows.append(
             Placement(
                 where,
@@ -216,6 +226,7 @@ def core_placement(target: ServerTarget, seconds: float = 2.0) -> list[Placement
                 float(np.median(samples)) if samples.size else float("nan"),
                 float(np.percentile(samples, 99)) if samples.size else float("nan"),
                 result.tps,
+                float(np.mean(logged == 0)) if logged.size else 0.0,
                 result.error,
             )
         )
@@ -227,8 +238,13 @@ class Bandwidth:
     """How fast COPY moved bytes each way on one path to the server (medians of a few)."""
 
     where: str
+    megabytes: int  # moved each way, each time
     up_mb_s: float  # COPY FROM STDIN: client to server
     down_mb_s: float  # COPY TO STDOUT: server to client
+
+    def extra_up_us(self, than: Bandwidth) -> float:
+        """How much longer sending `megabytes` took here than on `than` (µs)."""
+        return (self.megabytes / self.up_mb_s - self.megabytes / than.up_mb_s) * 1e6
 
 
 _ROW = b"x" * 999 + b"\n"
@@ -263,4 +279,4 @@ def copy_bandwidth(
                 for chunk in copy:
                     received += len(chunk)
             down.append(received / (time.perf_counter() - t0))
-    return Bandwidth(where, float(np.median(up)) / 1e6, float(np.median(down)) / 1e6)
+    return Bandwidth(where, megabytes, float(np.median(up)) / 1e6, float(np.median(down)) / 1e6)

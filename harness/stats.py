@@ -31,7 +31,7 @@ class Summary:
 
 @dataclass(frozen=True)
 class Ratio:
-    """median(a) / median(b) with its bootstrap confidence interval."""
+    """median(a) / median(b) (or mean over mean) with its bootstrap confidence interval."""
 
     value: float
     ci_low: float
@@ -134,12 +134,20 @@ def mean_ci(
 
 def mean_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Ratio:
     """mean(a) / mean(b), e.g. two variants' requests/s from their time slices, with a
-    bootstrap CI resampling both independently. b's mean must be above 0."""
+    bootstrap CI resampling both independently. b's mean must be above 0.
+
+    A resample of b made only of empty slices gives an infinite ratio (kept: it is "far
+    above"), one where both are empty no ratio at all (dropped); the interval is read off the
+    sorted resamples without interpolating, which infinities would turn into NaN."""
     point = float(np.mean(a) / np.mean(b))
-    with np.errstate(divide="ignore"):  # a resample of b made only of empty slices: infinite
+    with np.errstate(divide="ignore", invalid="ignore"):
         boot = bootstrap_means(a, rng) / bootstrap_means(b, rng)
-    low, high = _interval(boot)
-    return Ratio(point, low, high)
+    boot = boot[~np.isnan(boot)]
+    if boot.size == 0:
+        return Ratio(point, point, point)
+    tail = (1.0 - CONFIDENCE) / 2.0
+    low, high = np.quantile(boot, [tail, 1.0 - tail], method="inverted_cdf")
+    return Ratio(point, float(low), float(high))
 
 
 def latency_metrics(s: Summary) -> dict[str, Metric]:

@@ -15,8 +15,9 @@ def duration(us: float) -> str:
 def size(count: float) -> str:
     """A number of bytes with three significant figures in B, kB, MB or GB (powers of 1000)."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.3g} {unit}"
+        if float(f"{count:.3g}") >= scale:  # 999,999 B rounds to 1 MB, not "1e+03 kB"
+            value = count / scale
+            return f"{value:.3g} {unit}" if value < 999.5 else f"{value:,.0f} {unit}"
     return f"{count:.0f} B"
 
 

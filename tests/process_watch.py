@@ -55,7 +55,7 @@ def watch_until(
 ) -> list[Seen]:
     """Looks at `proc`'s descendants every 0.2 s until `ready(them)`, and returns them. Every
     process looked at goes into `seen`. If `proc` exits or time runs out first, it is killed
-    and the test fails with "the run did not get to {what} in time"."""
+    and the test fails saying which, with the end of what it wrote to stderr."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         now = descendants(proc.pid)
@@ -64,6 +64,13 @@ def watch_until(
         if ready(now):
             return now
         time.sleep(0.2)
+    exited = proc.poll()
     proc.kill()
-    proc.communicate()
-    pytest.fail(f"the run did not get to {what} in time")
+    _out, err = proc.communicate()
+    tail = err[-2000:] if isinstance(err, str) else (err or b"")[-2000:].decode(errors="replace")
+    why = (
+        f"exited ({exited}) before {what}"
+        if exited is not None
+        else f"did not get to {what} in time"
+    )
+    pytest.fail(f"the run {why}:\n{tail}")

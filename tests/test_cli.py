@@ -429,9 +429,8 @@ def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, s
     try:
         _out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
-        proc.send_signal(
-            signal.SIGABRT
-        )  # the command enables faulthandler: it prints where it hung
+        # the command enables faulthandler: on SIGABRT it prints where it hung
+        proc.send_signal(signal.SIGABRT)
         _out, err = proc.communicate()
         pytest.fail(f"the run did not stop after {sig!r}:\n{err[-4000:]}")
     finally:

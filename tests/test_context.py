@@ -27,11 +27,13 @@ def _sleeping_sessions(server) -> int:
     return int(row[0])
 
 
-def test_closing_cancels_suspended_operations_inside_the_loop(server, dataset, caplog):
+def test_an_interrupted_point_finishes_its_suspended_operations_in_the_loop(
+    server, dataset, caplog
+):
     """Ctrl-C raised while the loop waits leaves the operation's task suspended inside
     `async with session`. Closed by the garbage collector after the loop is gone, it printed
     "Exception ignored in ... no running event loop" and a never-awaited `AsyncSession.close`
-    under the run's clean exit line. Closing the Context must finish it inside the loop."""
+    under the run's clean exit line. The runner must finish it inside the loop."""
     loop = asyncio.new_event_loop()
     ctx = Context(server, Params((("users", 1),)), loading.dataset, loop)
 
@@ -53,6 +55,7 @@ def test_closing_cancels_suspended_operations_inside_the_loop(server, dataset, c
             loop.run_until_complete(asyncio.sleep(0.5))  # both now wait on pg_sleep
             assert not any(t.done() for t in tasks)
             assert _sleeping_sessions(server) == 2
+            ctx.finish_interrupted()  # as the runner does when an interrupt cut it short
             ctx.close()
             assert all(t.done() for t in tasks)
             loop.close()

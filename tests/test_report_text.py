@@ -10,7 +10,7 @@ from harness.http_report import _across
 from harness.rates import compare_rates
 from harness.records import Measurement, Metric
 from harness.report import _bytes_note, _contents, _pair_summary, _wins
-from harness.stats import Ratio
+from harness.stats import Ratio, mean_ratio
 from harness.store import rate_key
 from harness.units import size
 
@@ -105,8 +105,9 @@ def test_an_http_comparison_is_summed_up_over_every_point():
 
 
 def _slices(variant: str, users: int, rates: list[float]) -> tuple[Measurement, dict]:
+    """A measurement with `rates` as its time slices, twice over (runs keep 10)."""
     m = _load(variant, users, float(np.mean(rates)), 0.0)
-    return m, {rate_key("http", variant, f"users={users}"): np.array(rates)}
+    return m, {rate_key("http", variant, f"users={users}"): np.array(rates * 2)}
 
 
 def test_an_http_comparison_uses_the_ratio_ci_of_the_time_slices():
@@ -137,10 +138,28 @@ def test_an_http_comparison_uses_the_ratio_ci_of_the_time_slices():
 
 
 def test_a_variant_that_served_nothing_is_not_divided_by():
-    served, s1 = _slices("litestar", 8, [100, 110, 90])
-    nothing, s2 = _slices("fastapi", 8, [0, 0, 0])
+    served, s1 = _slices("litestar", 8, [100, 110, 90, 105, 95])
+    nothing, s2 = _slices("fastapi", 8, [0, 0, 0, 0, 0])
     assert compare_rates({**s1, **s2}, served, nothing) is None
     assert compare_rates({**s1, **s2}, nothing, served) is not None
+
+
+def test_empty_slices_give_an_interval_not_nan():
+    rng = np.random.default_rng(3)
+    sparse = mean_ratio(np.array([0, 0, 50] * 4), np.array([0, 0, 40] * 4), rng)
+    assert np.isfinite([sparse.ci_low, sparse.value]).all() and sparse.ci_low <= 1.25
+    starved = mean_ratio(np.array([100.0] * 10), np.array([0.0] * 9 + [40.0]), rng)
+    assert starved.value == 25 and starved.ci_high == np.inf and 1 < starved.ci_low <= 25
+
+
+def test_a_few_slices_are_not_enough_for_a_ratio_ci():
+    few_a, few_b = _load("litestar", 8, 1200, 20), _load("fastapi", 8, 1000, 20)
+    samples = {
+        rate_key("http", "litestar", "users=8"): np.array([1190.0, 1210, 1200, 1195, 1205]),
+        rate_key("http", "fastapi", "users=8"): np.array([990.0, 1010, 1000, 995, 1005]),
+    }
+    c = compare_rates(samples, few_a, few_b)
+    assert c is not None and c.ratio is None and c.direction == 1  # the rates' CIs are apart
 
 
 def test_a_metric_run_json_could_not_hold_is_left_out():
@@ -151,17 +170,27 @@ def test_a_metric_run_json_could_not_hold_is_left_out():
     assert not _finite(Metric(1.0, "x", float("nan"), 1.2))
 
 
-def test_the_bytes_note_compares_big_senders_with_the_rest():
-    by_bytes = [(5e6, 40.0), (2e6, 10.0), (300.0, 1.1), (900.0, 1.3), (150.0, 0.9)]
+def test_the_bytes_note_prices_each_mb_sent_beyond_the_round_trips():
+    # (bytes sent, round trips, µs beyond round trips × Δrtt): 2.5, 2.0 and 4.0 ms per MB; then
+    # a per-row loop (2 MB in 3,000 trips) and a small sender, both left out
+    by_bytes = [
+        (4e6, 4, 10_000.0),
+        (2e6, 3, 4_000.0),
+        (1e6, 10, 4_000.0),
+        (2e6, 3_000, 400_000.0),
+        (300.0, 1, 900.0),
+    ]
     assert _bytes_note(by_bytes, 1.0) == (
-        "- At 1 ms, the variant-points that send 1 MB or more per operation paid a median "
-        "25.00x their round trips × Δrtt (2 of them), the others 1.10x (3): the bytes cost time "
-        "of their own. The delay proxy forwards them in Python on the server's CPU, as a real "
-        "network moves them at its link's rate; `patternbench check --rtt` measures its rate "
-        "(COPY through it and direct)."
+        "- At 1 ms, beyond their round trips × Δrtt, the 3 variant-points that send 1 MB or "
+        "more per operation, 64 kB or more per round trip, took a median 2.50 ms more per MB "
+        "sent (range 2.00 to 4.00), as if the bytes crossed at 400 MB/s. The delay proxy "
+        "forwards bytes in Python on the server's CPU, as a real network moves them at its "
+        "link's rate; `patternbench check --rtt` measures the proxy's rate (COPY through it "
+        "and direct)."
     )
-    assert _bytes_note([(300.0, 1.1)], 1.0) is None  # nothing to compare with
+    assert _bytes_note([(300.0, 1, 900.0), (2e6, 3_000, 400_000.0)], 1.0) is None
     assert size(999) == "999 B" and size(1500) == "1.5 kB" and size(2.5e6) == "2.5 MB"
+    assert size(999_999) == "1 MB" and size(1.5e12) == "1,500 GB"
 
 
 def test_many_grid_points_fold_their_tables_under_the_verdicts(tmp_path):

@@ -226,7 +226,7 @@ def test_a_load_run_keeps_its_time_slices_and_its_verdicts_carry_a_ratio_ci(
         (m,) = [x for x in run.measurements if x.variant == variant]
         assert m.status == "ok", m.detail
         rates = samples[rate_key("pool_sizing", variant, m.label)]
-        assert rates.size == 5 and (rates > 0).all()
+        assert rates.size == 10 and (rates > 0).all()
         assert float(rates.mean()) == pytest.approx(m.metrics["ops_per_s"].value)
     report = (folder / "report.md").read_text()
     line = next(x for x in report.splitlines() if "asyncpg_pool_no_reset vs asyncpg_pool" in x)

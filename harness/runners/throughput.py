@@ -48,7 +48,7 @@ class LoadTiming:
     repetitions: int
     checkout_timeout_s: float = 5.0
     op_timeout_s: float = 10.0
-    slices: int = 5  # the measured window is cut into this many for the ops/s CI
+    slices: int = 10  # the measured window is cut into this many for the ops/s CI
     check_requests: int = 20
 
     @property
@@ -473,6 +473,7 @@ def measure_load_point(
                 on_step("", timing.warmup_s + timing.measure_s)
     except BaseException:
         loop.set_exception_handler(lambda _loop, _context: None)
+        ctx.finish_interrupted()
         raise
     finally:
         ctx.close()
