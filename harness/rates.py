@@ -27,7 +27,7 @@ class RateComparison:
     """a's requests/s over b's at one grid point."""
 
     value: float
-    ratio: Ratio | None  # None: a run without per-slice rates; only CI overlap is known
+    ratio: Ratio | None  # None: under MIN_SLICES slices kept a side; only CI overlap is known
     direction: int  # +1 a clearly served more, -1 clearly less, 0 no clear difference
 
     def text(self, what: str = "") -> str:
