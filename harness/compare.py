@@ -5,8 +5,9 @@ variant, grid point and simulated round-trip time): how many times slower B is t
 95% bootstrap CI from both runs' raw samples, and whether that is a regression past the
 threshold. For a latency measurement that is B's median over A's; for a load measurement
 (requests/s, with 10 or more time slices stored a side) A's requests/s over B's, so above 1 is
-slower too; with fewer slices a load is judged on its request latency. A variant that was correct in A and is WRONG or FAILED in B counts
-as a regression too: a wrong answer is worse than a slow one. It also says what differs between
+slower too; with fewer slices a load is judged on its request latency. A variant that was
+correct in A and is WRONG or FAILED in B counts as a regression too: a wrong answer is worse
+than a slow one. It also says what differs between
 the two runs' machines, software and server settings, since those move the numbers as well.
 Only stored files are read; no database is needed.
 """

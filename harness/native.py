@@ -55,9 +55,20 @@ class NativeQuery:
 @dataclass(frozen=True)
 class NativeResult:
     name: str
-    samples_us: np.ndarray  # per-transaction latency, warm-up dropped
+    samples_us: np.ndarray  # per-transaction latency as logged, warm-up dropped
     tps: float
     error: str = ""
+
+    @property
+    def timed_us(self) -> np.ndarray:
+        """The latencies really timed: pgbench reads its clock lazily and logs a reply that
+        was already waiting when it looked (most often with the server on its CPU) as 0 µs."""
+        return self.samples_us[self.samples_us > 0]
+
+    @property
+    def zero_share(self) -> float:
+        """The share of logged latencies that were 0 µs."""
+        return float(np.mean(self.samples_us == 0)) if self.samples_us.size else 0.0
 
 
 def shipped_binary(name: str) -> Path | None:

@@ -217,8 +217,7 @@ def core_placement(target: ServerTarget, seconds: float = 2.0) -> list[Placement
                 result = run_pgbench(target, query, max(1, round(seconds)))
         except (OSError, subprocess.SubprocessError) as exc:
             result = NativeResult(query.name, np.zeros(0), 0.0, f"pgbench failed: {exc}"[:300])
-        logged = result.samples_us
-        samples = logged[logged > 0]
+        samples = result.timed_us
         rows.append(
             Placement(
                 where,
@@ -226,7 +225,7 @@ def core_placement(target: ServerTarget, seconds: float = 2.0) -> list[Placement
                 float(np.median(samples)) if samples.size else float("nan"),
                 float(np.percentile(samples, 99)) if samples.size else float("nan"),
                 result.tps,
-                float(np.mean(logged == 0)) if logged.size else 0.0,
+                result.zero_share,
                 result.error,
             )
         )

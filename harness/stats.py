@@ -63,9 +63,9 @@ def bootstrap_medians(
     return out
 
 
-def _interval(values: np.ndarray) -> tuple[float, float]:
+def _interval(values: np.ndarray, method: str = "linear") -> tuple[float, float]:
     tail = (1.0 - CONFIDENCE) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail])
+    low, high = np.quantile(values, [tail, 1.0 - tail], method=method)
     return float(low), float(high)
 
 
@@ -145,9 +145,8 @@ def mean_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Ratio:
     boot = boot[~np.isnan(boot)]
     if boot.size == 0:
         return Ratio(point, point, point)
-    tail = (1.0 - CONFIDENCE) / 2.0
-    low, high = np.quantile(boot, [tail, 1.0 - tail], method="inverted_cdf")
-    return Ratio(point, float(low), float(high))
+    low, high = _interval(boot, method="inverted_cdf")
+    return Ratio(point, low, high)
 
 
 def latency_metrics(s: Summary) -> dict[str, Metric]:

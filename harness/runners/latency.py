@@ -202,8 +202,7 @@ def _run_natives(
         on_step(f"{ctx.params.label} · {query.name} (native, {seconds}s)", 0.0)
         native = query.run(target, seconds)
         result = VariantResult(query.name, kind="native")
-        # 0 µs: pgbench's lazy clock found the reply already waiting; not a measured latency
-        samples_us = native.samples_us[native.samples_us > 0]
+        samples_us = native.timed_us
         if native.error or samples_us.size == 0:
             result.status, result.detail = (
                 "failed",
