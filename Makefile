@@ -45,9 +45,10 @@ check: install ## measure the harness itself: timer resolution and runner overhe
 seed: install ## load the shared dataset with 1,000,000 posts and print how long it took
 	@$(UV) run --frozen patternbench seed --posts 1000000 --postgres $(POSTGRES)
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, mypy over harness/ and scenarios/
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy
 
 format: install ## apply ruff fixes and formatting
 	@$(UV) run --frozen ruff check --fix .

@@ -1,5 +1,5 @@
 """Every variant of the chosen patternbench scenarios, at the chosen grid points, timed by
-pytest-benchmark (one test per scenario, variant and grid point; see harness/pytest_bench.py).
+pytest-benchmark (one test per scenario, variant and grid point; see harness/pytest_plugin/).
 
     uv run pytest benchmarks --benchmark-only                       # every scenario, first + last point
     uv run pytest benchmarks --benchmark-only --pb-scenario reads --pb-point rows=1,100
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
 
-    from harness.pytest_bench import PatternCase
+    from harness.pytest_plugin import PatternCase
 
 
 def test_pattern(patternbench_case: PatternCase, benchmark: BenchmarkFixture) -> None:

@@ -1,4 +1,4 @@
-"""Child processes the harness starts (app servers, load generators) and always stops.
+"""Child processes the harness starts (servers, proxies, app servers, load generators) and stops.
 
 Each child gets its own session (the terminal's Ctrl-C reaches only the harness, which then stops
 it in order), dies with the harness (PR_SET_PDEATHSIG), and is stopped as a whole process group:
@@ -8,16 +8,20 @@ SIGTERM, a grace period, then SIGKILL, so an app server's workers go with it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from harness.postgres import die_with_parent
+# The checkout's top folder: where child processes that import the project run
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def spawn(
@@ -27,30 +31,38 @@ def spawn(
     cpus: Iterable[int] | None = None,
     log: Path | None = None,
     cwd: Path | None = None,
+    user: str | None = None,
+    death_signal: int = signal.SIGKILL,
+    pipes: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Starts `args` in a new session; its output goes to `log` (else is discarded)."""
+    """Starts `args` in a new session, pinned to `cpus` (when given), as `user` (when given); the
+    kernel sends it `death_signal` when the harness dies. With `pipes`, its stdin and stdout are
+    pipes to the harness (stderr stays the harness's); else stdin is empty and its output goes to `log` (or is discarded)."""
     cpu_set = frozenset(cpus) if cpus is not None else None
 
     def child_setup() -> None:
-        die_with_parent(signal.SIGKILL)
+        die_with_parent(death_signal)
         if cpu_set:
             os.sched_setaffinity(0, cpu_set)
 
-    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    out: Any = subprocess.PIPE if pipes else subprocess.DEVNULL
+    if log is not None and not pipes:
+        out = log.open("ab")
     try:
         return subprocess.Popen(
             list(args),
             env=env,
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
+            user=user,
+            stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
             stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            stderr=None if pipes else subprocess.STDOUT,
+            start_new_session=True,  # the harness stops it, not the terminal's Ctrl-C
             preexec_fn=child_setup,
         )
     finally:
-        if log is not None:
-            out.close()  # type: ignore[union-attr]
+        if hasattr(out, "close"):
+            out.close()
 
 
 def stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
@@ -90,46 +102,29 @@ def _alive(p: psutil.Process) -> bool:
         return False
 
 
-class CpuClock:
-    """CPU seconds of a set of process trees, summed; trees are re-read at every mark, so workers
-    that come and go are counted while they exist."""
-
-    def __init__(self, roots: Iterable[int]) -> None:
-        self.roots = list(roots)
-        self._seen: dict[int, tuple[psutil.Process, float]] = {}
-
-    def seconds(self) -> float:
-        total = 0.0
-        for pid in self.roots:
-            try:
-                root = psutil.Process(pid)
-                procs = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                procs = []
-            for proc in procs:
-                with contextlib.suppress(psutil.Error):
-                    times = proc.cpu_times()
-                    self._seen[proc.pid] = (proc, times.user + times.system)
-        for _proc, spent in self._seen.values():  # the last reading of ones that have exited
-            total += spent
-        return total
-
-    def processes(self) -> int:
-        count = 0
-        for pid in self.roots:
-            with contextlib.suppress(psutil.Error):
-                count += 1 + len(psutil.Process(pid).children(recursive=True))
-        return count
-
-
-class MachineCpuClock:
-    """CPU seconds all cores of this machine spent busy (every process, not only ours)."""
-
-    def seconds(self) -> float:
-        times = psutil.cpu_times()
-        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
-
-
 def all_cpus() -> frozenset[int]:
     """Every CPU of the machine, whatever this process is pinned to."""
     return frozenset(range(os.cpu_count() or 1))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def die_with_parent(signum: int = signal.SIGQUIT) -> None:
+    """Runs in a child before exec: the kernel sends it `signum` if the harness dies (for
+    postgres, SIGQUIT = immediate shutdown). Linux only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signum)
+    except (OSError, AttributeError):
+        pass
+
+
+def cpu_list(cpus: Iterable[int]) -> str:
+    """CPU numbers as `0,1`, in order."""
+    return ",".join(map(str, sorted(cpus)))

@@ -21,18 +21,19 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import BigInteger, Identity, Text, insert
+from sqlalchemy import BigInteger, Identity, Table, Text, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TIMESTAMP
 
-from harness.context import Context
-from harness.dataset import LARGE, STANDARD, DatasetSpec
-from harness.native import PsqlCopy
-from harness.scenario import Grid, Params, Scenario, Skip
+from harness.data.dataset import LARGE, STANDARD, DatasetSpec
+from harness.measure.ceilings import PsqlCopy
+from harness.scenario.context import Context
+from harness.scenario.grid import Grid, Params
+from harness.scenario.spec import Scenario, Skip
 
 TABLE = "pb_bulk_posts"
 COLUMNS = ("user_id", "title", "body", "payload", "created_at")
@@ -125,10 +126,12 @@ def _empty_table(ctx: Context) -> None:
 
 def _verify(ctx: Context, returned_keys: list[int] | None) -> dict[str, Any]:
     """Count and ordered checksum of what is in the table, and whether handed-back keys match."""
-    count, checksum, ids = ctx.psycopg.execute(
+    row = ctx.psycopg.execute(
         f"SELECT count(*), md5(string_agg(concat_ws('|', user_id, title, body, payload::text, "
         f"created_at), ',' ORDER BY title)), array_agg(id ORDER BY id) FROM {TABLE}"
     ).fetchone()
+    assert row is not None  # an aggregate always returns its row
+    count, checksum, ids = row
     if not _keys(ctx):
         keys = "not requested"
     elif returned_keys is None:
@@ -190,7 +193,6 @@ scenario = Scenario(
         ("asyncpg_copy_records", "asyncpg_executemany"),
         ("psycopg_copy_binary", "unnest_arrays"),
     ),
-    doc=__doc__ or "",
 )
 
 
@@ -249,7 +251,7 @@ def orm_bulk_insert_mappings(ctx: Context) -> None:
 def core_executemany(ctx: Context) -> list[int] | None:
     """Core: connection.execute(insert(table), list_of_dicts): psycopg's pipelined executemany;
     with RETURNING id (keys), insertmanyvalues batches."""
-    table = BulkPost.__table__
+    table = cast(Table, BulkPost.__table__)
     with ctx.engine.begin() as conn:
         if _keys(ctx):
             return list(conn.scalars(insert(table).returning(table.c.id), _rows(ctx)))
@@ -280,7 +282,7 @@ def psycopg_execute_loop(ctx: Context) -> list[int] | None:
         for row in _tuples(ctx):
             cur.execute(sql, row)
             if _keys(ctx):
-                ids.append(cur.fetchone()[0])
+                ids.append(cur.fetchone()[0])  # type: ignore[index]  # RETURNING: a row
     return ids if _keys(ctx) else None
 
 
@@ -295,7 +297,7 @@ def psycopg_executemany(ctx: Context) -> list[int] | None:
         cur.executemany(_INSERT + " RETURNING id", _tuples(ctx), returning=True)
         ids = []
         while True:
-            ids.append(cur.fetchone()[0])
+            ids.append(cur.fetchone()[0])  # type: ignore[index]  # RETURNING: a row
             if not cur.nextset():
                 break
         return ids

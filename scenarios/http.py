@@ -21,11 +21,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.appserver import AppPlan
-from harness.context import Context
-from harness.dataset import STANDARD
-from harness.runners.http import ParityRequest
-from harness.scenario import Grid, Scenario
+from harness.data.dataset import STANDARD
+from harness.runners.http.appserver import AppPlan
+from harness.runners.http.runner import ParityRequest
+from harness.scenario.context import Context
+from harness.scenario.grid import Grid
+from harness.scenario.spec import Scenario
 
 ENDPOINTS = ["user", "activity", "posts_page", "create_post"]
 POOL_SIZE = 10  # each app worker's database pool
@@ -106,7 +107,6 @@ scenario = Scenario(
         ("fastapi_asyncpg_msgspec", "fastapi_asyncpg"),
         ("litestar_asyncpg", "litestar_asyncpg_pydantic"),
     ),
-    doc=__doc__ or "",
 )
 
 

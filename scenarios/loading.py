@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload, subqueryload
 
-from harness.context import Context
-from harness.dataset import LARGE, STANDARD
-from harness.domain import Post, User
-from harness.scenario import Grid, Scenario
+from harness.data.dataset import LARGE, STANDARD
+from harness.data.domain import Post, User
+from harness.scenario.context import Context
+from harness.scenario.grid import Grid
+from harness.scenario.spec import Scenario
 
 
 def _canonical(result: str) -> Any:
@@ -64,7 +65,6 @@ scenario = Scenario(
         ("raw_json_agg_asyncpg", "raw_json_agg"),
         ("selectinload", "async_selectinload"),
     ),
-    doc=__doc__ or "",
 )
 
 

@@ -18,11 +18,12 @@ from typing import Any
 
 from sqlalchemy import text
 
-from harness import pools
-from harness.context import Context
-from harness.dataset import STANDARD
-from harness.pools import PoolPlan, PoolSettings
-from harness.scenario import Grid, Params, Scenario, Skip
+from harness.data.dataset import STANDARD
+from harness.runners import pools
+from harness.runners.pools import PoolPlan, PoolSettings
+from harness.scenario.context import Context
+from harness.scenario.grid import Grid, Params
+from harness.scenario.spec import Scenario, Skip
 
 TABLE = "pb_pool_posts"
 WRITE_EVERY = 10  # one request in ten also inserts a post
@@ -58,13 +59,12 @@ scenario = Scenario(
 )
 
 
+@scenario.hook("setup_point")
 def _set_up_table(ctx: Context) -> None:
+    """A scratch table for the variants' inserts, empty at every grid point."""
     with ctx.psycopg.transaction():
         ctx.psycopg.execute(f"DROP TABLE IF EXISTS {TABLE}")
         ctx.psycopg.execute(f"CREATE TABLE {TABLE} (LIKE posts INCLUDING ALL)")
-
-
-scenario.setup_point = _set_up_table
 
 
 def _user(n: int) -> int:

@@ -12,20 +12,22 @@ how close Python gets to pgbench. First-call (cold) latencies are in their own c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from psycopg.rows import dict_row
 from sqlalchemy import Select, select, text
 
-from harness.context import Context
-from harness.dataset import LARGE, STANDARD, DatasetSpec
-from harness.domain import User
-from harness.native import NativeQuery
-from harness.scenario import Grid, Params, Scenario
+from harness.data.dataset import LARGE, STANDARD, DatasetSpec
+from harness.data.domain import User
+from harness.measure.ceilings import NativeQuery
+from harness.scenario.context import Context
+from harness.scenario.grid import Grid, Params
+from harness.scenario.spec import Scenario
 
 COLUMNS = "id, email, name, created_at"
 POINT_SQL = f"SELECT {COLUMNS} FROM users WHERE id = {{0}}"
 RANGE_SQL = f"SELECT {COLUMNS} FROM users WHERE id BETWEEN {{0}} AND {{1}} ORDER BY id"
+Columns = TypeVarTuple("Columns")
 
 
 def _bounds(ctx: Context) -> tuple[int, ...]:
@@ -43,11 +45,11 @@ def _sql(ctx: Context, style: str) -> str:
     return (POINT_SQL if int(ctx.params.rows) == 1 else RANGE_SQL).format(*holders)
 
 
-def _where(ctx: Context, query: Select[Any]) -> Select[Any]:
+def _where(ctx: Context, query: Select[*Columns]) -> Select[*Columns]:
     bounds = _bounds(ctx)
     if len(bounds) == 1:
         return query.where(User.id == bounds[0])
-    return query.where(User.id.between(*bounds)).order_by(User.id)
+    return query.where(User.id.between(bounds[0], bounds[1])).order_by(User.id)
 
 
 def _canonical(rows: Any) -> list[tuple[Any, ...]]:
@@ -95,7 +97,6 @@ scenario = Scenario(
         ("core_select", "sqla_async_core"),
         ("orm_entities", "sqla_async_orm"),
     ),
-    doc=__doc__ or "",
 )
 
 

@@ -8,9 +8,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.dataset import DatasetInfo, ensure_dataset
-from harness.postgres import EmbeddedPostgres, ServerTarget
-from harness.probes import StatementProbe
+from harness.data.dataset import DatasetInfo, ensure_dataset
+from harness.measure.statements import StatementProbe
+from harness.server.embedded import EmbeddedPostgres
+from harness.server.target import ServerTarget
 from scenarios.loading import scenario as loading
 
 

@@ -7,24 +7,35 @@ then sampled in rounds (A B C, B C A, ...) so that drift on a noisy machine hits
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from harness.context import Context
-from harness.dataset import DatasetSpec
 from harness.errors import describe_error
-from harness.postgres import ServerTarget
-from harness.probes import StatementCount, StatementProbe
-from harness.roundtrips import RoundTripCounter
-from harness.scenario import Params, Scenario, Skip, Variant
-from harness.verification import first_difference
+from harness.measure.roundtrips import RoundTripCounter
+from harness.measure.statements import StatementCount
+from harness.results.records import Measurement, Metric
+from harness.results.stats import latency_metrics, median_ratio, summarise
+from harness.runners.base import (
+    PointJob,
+    PointOutcome,
+    RunOptions,
+    VariantOutcome,
+    declared_connections,
+    frozen_gc,
+    measurement,
+    point_context,
+    set_up_point,
+)
+from harness.scenario.answers import AnswerCheck
+from harness.scenario.context import Context
+from harness.scenario.grid import Params
+from harness.scenario.spec import Scenario, Variant
+from harness.server.target import ServerTarget
 
 StepCallback = Callable[[str, float], None]
 NAN = float("nan")
@@ -57,10 +68,7 @@ PROFILES: dict[str, Timing] = {
 
 
 @dataclass
-class VariantResult:
-    variant: str
-    status: str = "ok"  # ok | wrong | failed
-    detail: str = ""
+class VariantResult(VariantOutcome):
     cold_ns: int | None = None
     samples_ns: list[int] = field(default_factory=list)
     statements: StatementCount | None = None
@@ -70,12 +78,6 @@ class VariantResult:
     @property
     def samples(self) -> np.ndarray:
         return np.asarray(self.samples_ns, dtype=np.int64)
-
-
-def _call(variant: Variant, ctx: Context) -> Any:
-    if variant.is_async:
-        return ctx.loop.run_until_complete(variant.fn(ctx))
-    return variant.fn(ctx)
 
 
 def _sync_batch(
@@ -128,67 +130,25 @@ def timed_batch(
     return _sync_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup)
 
 
-def measure_point(
-    scenario: Scenario,
-    variants: list[Variant],
-    params: Params,
-    target: ServerTarget,
-    dataset: DatasetSpec,
-    timing: Timing,
-    probe: StatementProbe,
-    on_step: StepCallback = lambda _label, _units: None,
-    run_natives: bool = True,
-    direct: ServerTarget | None = None,
-) -> list[VariantResult]:
+def measure_point(job: PointJob) -> list[VariantResult]:
     """Checks, counts and times every variant at one grid point, with fresh connections;
-    then the scenario's native ceiling (pgbench), if it has one and `run_natives`.
-
-    `target` is where timed operations connect (through the rtt proxy, when there is one);
-    `direct` is the server itself, for counting round trips and telling whether it is alive."""
-    direct = direct or target
-    loop = asyncio.new_event_loop()
-    ctx = Context(target, params, dataset, loop)
-    results = {v.name: VariantResult(v.name) for v in variants}
-    ordered = sorted(variants, key=lambda v: v.name != scenario.reference)
-    # Like a long-running server after start-up: what exists now (the harness, earlier grid
-    # points) is frozen out of the collector's scans; the variants' own garbage is still collected.
-    gc.collect()
-    gc.freeze()
-    try:
-        if not _set_up_point(scenario, ctx, results, direct):
-            return [results[v.name] for v in variants]
-        _check_answers(scenario, ordered, ctx, results, direct, on_step)
-        passing = [v for v in ordered if results[v.name].status == "ok"]
-        _count_statements(scenario, passing, ctx, results, direct, probe, timing)
-        _warm_up(scenario, passing, ctx, results, direct, timing, on_step)
-        _sample_in_rounds(scenario, passing, ctx, results, direct, timing, on_step)
-        natives = _run_natives(scenario, ctx, target, timing, on_step) if run_natives else []
-    except BaseException:
-        # Interrupted or failed: connections are torn down mid-operation; their leftover
-        # tasks' errors say nothing the user needs to read.
-        loop.set_exception_handler(lambda _loop, _context: None)
-        ctx.finish_interrupted()
-        raise
-    finally:
-        ctx.close()
-        loop.close()
-        gc.unfreeze()
-    return [*natives, *(results[v.name] for v in variants)]
-
-
-def _set_up_point(
-    scenario: Scenario, ctx: Context, results: dict[str, VariantResult], target: ServerTarget
-) -> bool:
-    if scenario.setup_point is None:
-        return True
-    try:
-        scenario.setup_point(ctx)
-        return True
-    except Exception as exc:
-        target.raise_if_gone(exc)
-        for result in results.values():
-            result.status, result.detail = "failed", f"grid point setup: {describe_error(exc)}"
-        return False
+    then the scenario's native ceiling (pgbench), if it has one and the job runs natives."""
+    scenario = job.scenario
+    results = {v.name: VariantResult(v.name) for v in job.variants}
+    check = AnswerCheck(scenario, job.direct)
+    ordered = check.order(job.variants)
+    natives: list[VariantResult] = []
+    with point_context(job.target, job.params, job.dataset) as ctx, frozen_gc():
+        if not set_up_point(job, ctx, results):
+            return [results[v.name] for v in job.variants]
+        _check_answers(job, check, ordered, ctx, results)
+        passing = [v for v in ordered if results[v.name].ok]
+        _count_statements(job, passing, ctx, results)
+        _warm_up(job, passing, ctx, results)
+        _sample_in_rounds(job, passing, ctx, results)
+        if job.options.run_natives:
+            natives = _run_natives(scenario, ctx, job.target, job.timing, job.on_step)
+    return [*natives, *(results[v.name] for v in job.variants)]
 
 
 def _run_natives(
@@ -204,10 +164,7 @@ def _run_natives(
         result = VariantResult(query.name, kind="native")
         samples_us = native.timed_us
         if native.error or samples_us.size == 0:
-            result.status, result.detail = (
-                "failed",
-                native.error or "the native reference recorded no samples",
-            )
+            result.fail(native.error or "the native reference recorded no samples")
         else:
             result.samples_ns = [int(v * 1000) for v in samples_us]
             result.spent_ns = sum(result.samples_ns)
@@ -216,113 +173,88 @@ def _run_natives(
 
 
 def _check_answers(
-    scenario: Scenario,
+    job: PointJob,
+    check: AnswerCheck,
     ordered: list[Variant],
     ctx: Context,
     results: dict[str, VariantResult],
-    target: ServerTarget,
-    on_step: StepCallback,
 ) -> None:
-    expected: Any = None
-    reference_ok = False
+    """Each variant once, cold (timed apart), its answer judged by the one answer check."""
+    scenario = job.scenario
     for variant in ordered:
-        on_step(f"{scenario.name} {ctx.params.label} · checking {variant.name}", 0.0)
+        job.on_step(f"{scenario.name} {ctx.params.label} · checking {variant.name}", 0.0)
         result = results[variant.name]
-        try:
+
+        def answer(variant: Variant = variant, result: VariantResult = result) -> Any:
             if scenario.setup_op is not None:
                 scenario.setup_op(ctx)
             t0 = time.perf_counter_ns()
-            answer = _call(variant, ctx)
+            out = variant.call(ctx)
             result.cold_ns = time.perf_counter_ns() - t0
-            canonical = scenario.canonical(answer, ctx)
-        except Skip as exc:
-            result.status, result.detail = "skipped", str(exc)
-            continue
-        except Exception as exc:
-            target.raise_if_gone(exc)
-            result.status, result.detail = "failed", describe_error(exc)
-            continue
-        if variant.name == scenario.reference:
-            expected, reference_ok = canonical, True
-        elif not reference_ok:
-            result.status = "failed"
-            result.detail = (
-                f"reference variant {scenario.reference} failed; nothing to check against"
-            )
-        else:
-            difference = first_difference(canonical, expected)
-            if difference is not None:
-                result.status, result.detail = "wrong", difference
+            return scenario.canonical(out, ctx)
+
+        result.judged(check.check(variant.name, answer))
 
 
 def _count_statements(
-    scenario: Scenario,
-    passing: list[Variant],
-    ctx: Context,
-    results: dict[str, VariantResult],
-    target: ServerTarget,
-    probe: StatementProbe,
-    timing: Timing,
+    job: PointJob, passing: list[Variant], ctx: Context, results: dict[str, VariantResult]
 ) -> None:
     """Statements, rows and round trips per operation, on connections made through a counting
     proxy (never the timed ones). Each variant first runs once there, untimed and uncounted, so
     connecting, type introspection and statement preparation are not counted."""
+    scenario, target, probe, timing = job.scenario, job.direct, job.probe, job.timing
     if not passing:
         return
-    with RoundTripCounter(target) as counter:
-        counting = Context(counter.target(), ctx.params, ctx.dataset, ctx.loop)
-        counting.state.update(
-            ctx.state
-        )  # data from setup_point; connection-bound objects are per connection
-        try:
-            for variant in passing:
-                result = results[variant.name]
-                operations = timing.count_ops if (result.cold_ns or 0) / 1e9 < 0.2 else 1
-                try:
+    with (
+        RoundTripCounter(target) as counter,
+        point_context(counter.target(), ctx.params, ctx.dataset, ctx.loop) as counting,
+    ):
+        # data from setup_point; connection-bound objects are per connection
+        counting.state.update(ctx.state)
+        for variant in passing:
+            result = results[variant.name]
+            operations = timing.count_ops if (result.cold_ns or 0) / 1e9 < 0.2 else 1
+            try:
+                if scenario.setup_op is not None:
+                    scenario.setup_op(counting)
+                variant.call(counting)
+                counts: list[StatementCount] = []
+                for _ in range(operations):
                     if scenario.setup_op is not None:
                         scenario.setup_op(counting)
-                    _call(variant, counting)
-                    counts: list[StatementCount] = []
-                    for _ in range(operations):
-                        if scenario.setup_op is not None:
-                            scenario.setup_op(counting)
+                    if probe is not None:
                         probe.reset()
-                        counter.reset()
-                        _call(variant, counting)
-                        traffic = counter.read()
-                        count = probe.read(1) or StatementCount(NAN, NAN, NAN)  # no pgss
-                        counts.append(
-                            replace(
-                                count,
-                                round_trips=traffic.round_trips,
-                                sent_bytes=traffic.sent_bytes,
-                                received_bytes=traffic.received_bytes,
-                            )
+                    counter.reset()
+                    variant.call(counting)
+                    traffic = counter.read()
+                    count = (probe.read(1) if probe is not None else None) or StatementCount(
+                        NAN, NAN, NAN
+                    )  # no pg_stat_statements
+                    counts.append(
+                        replace(
+                            count,
+                            round_trips=traffic.round_trips,
+                            sent_bytes=traffic.sent_bytes,
+                            received_bytes=traffic.received_bytes,
                         )
-                    result.statements = StatementCount(
-                        statements=sum(c.statements for c in counts) / len(counts),
-                        utility=sum(c.utility for c in counts) / len(counts),
-                        rows=sum(c.rows for c in counts) / len(counts),
-                        round_trips=sum(c.round_trips or 0 for c in counts) / len(counts),
-                        sent_bytes=sum(c.sent_bytes or 0 for c in counts) / len(counts),
-                        received_bytes=sum(c.received_bytes or 0 for c in counts) / len(counts),
                     )
-                except Exception as exc:
-                    target.raise_if_gone(exc)
-                    result.status, result.detail = "failed", describe_error(exc)
-        finally:
-            counting.close()
+                result.statements = StatementCount(
+                    statements=sum(c.statements for c in counts) / len(counts),
+                    utility=sum(c.utility for c in counts) / len(counts),
+                    rows=sum(c.rows for c in counts) / len(counts),
+                    round_trips=sum(c.round_trips or 0 for c in counts) / len(counts),
+                    sent_bytes=sum(c.sent_bytes or 0 for c in counts) / len(counts),
+                    received_bytes=sum(c.received_bytes or 0 for c in counts) / len(counts),
+                )
+            except Exception as exc:
+                target.raise_if_gone(exc)
+                result.fail(describe_error(exc))
 
 
 def _warm_up(
-    scenario: Scenario,
-    passing: list[Variant],
-    ctx: Context,
-    results: dict[str, VariantResult],
-    target: ServerTarget,
-    timing: Timing,
-    on_step: StepCallback,
+    job: PointJob, passing: list[Variant], ctx: Context, results: dict[str, VariantResult]
 ) -> None:
+    scenario, target, timing, on_step = job.scenario, job.direct, job.timing, job.on_step
     for variant in passing:
         if results[variant.name].status != "ok":
             on_step("", timing.warmup_s)
@@ -332,20 +264,15 @@ def _warm_up(
             timed_batch(variant, ctx, timing.warmup_s, timing.max_samples, scenario.setup_op)
         except Exception as exc:
             target.raise_if_gone(exc)
-            results[variant.name].status = "failed"
-            results[variant.name].detail = describe_error(exc)
+            results[variant.name].fail(describe_error(exc))
         on_step("", timing.warmup_s)
 
 
 def _sample_in_rounds(
-    scenario: Scenario,
-    passing: list[Variant],
-    ctx: Context,
-    results: dict[str, VariantResult],
-    target: ServerTarget,
-    timing: Timing,
-    on_step: StepCallback,
+    job: PointJob, passing: list[Variant], ctx: Context, results: dict[str, VariantResult]
 ) -> None:
+    scenario, target, timing, on_step = job.scenario, job.direct, job.timing, job.on_step
+
     def done(result: VariantResult) -> bool:
         n, spent = len(result.samples_ns), result.spent_ns / 1e9
         return (
@@ -367,7 +294,7 @@ def _sample_in_rounds(
                 batch = timed_batch(variant, ctx, timing.slice_s, remaining, scenario.setup_op)
             except Exception as exc:
                 target.raise_if_gone(exc)
-                result.status, result.detail = "failed", describe_error(exc)
+                result.fail(describe_error(exc))
                 result.samples_ns.clear()
                 continue
             before = min(result.spent_ns / 1e9, timing.measure_s)
@@ -376,3 +303,98 @@ def _sample_in_rounds(
             on_step("", min(result.spent_ns / 1e9, timing.measure_s) - before)
         active = [v for v in active if not done(results[v.name])]
         round_index += 1
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+def to_measurements(
+    scenario: str,
+    params: Params,
+    results: list[VariantResult],
+    rng: np.random.Generator,
+    baseline: str | None = None,
+    rate_axis: str | None = None,
+    rtt_ms: float = 0.0,
+) -> list[Measurement]:
+    """Statistics for one grid point. Ratios: to the fastest correct variant (natives never
+    count as fastest), to the scenario's baseline variant, and to every native ceiling."""
+    timed = [r for r in results if r.status == "ok" and r.samples_ns]
+    best = min(
+        (r for r in timed if r.kind == "variant"),
+        key=lambda r: float(np.median(r.samples)),
+        default=None,
+    )
+    references = [r for r in timed if r.kind == "native"]
+    references += [r for r in timed if r.kind == "variant" and r.variant == baseline]
+    out: list[Measurement] = []
+    for r in results:
+        metrics: dict[str, Metric] = {}
+        if r.cold_ns is not None:
+            metrics["cold_us"] = Metric(r.cold_ns / 1e3, "us", n=1)
+        if r.statements is not None and r.status == "ok":
+            if r.statements.statements == r.statements.statements:  # NaN: no pg_stat_statements
+                metrics["statements_per_op"] = Metric(r.statements.statements, "statements")
+                metrics["other_statements_per_op"] = Metric(r.statements.utility, "statements")
+                metrics["rows_per_op"] = Metric(r.statements.rows, "rows")
+            if r.statements.round_trips is not None:
+                metrics["round_trips_per_op"] = Metric(r.statements.round_trips, "round trips")
+            if r.statements.sent_bytes is not None:
+                metrics["sent_bytes_per_op"] = Metric(r.statements.sent_bytes, "bytes")
+            if r.statements.received_bytes is not None:
+                metrics["received_bytes_per_op"] = Metric(r.statements.received_bytes, "bytes")
+        if r.status == "ok" and r.samples_ns:
+            us = r.samples / 1e3
+            s = summarise(us, rng)
+            metrics.update(latency_metrics(s))
+            metrics["ops_per_s"] = Metric(1e6 / s.mean, "ops/s", n=s.n)
+            if rate_axis is not None:
+                amount = float(params.as_dict()[rate_axis])
+                metrics[f"{rate_axis}_per_s"] = Metric(
+                    amount / (s.p50 / 1e6),
+                    f"{rate_axis}/s",
+                    amount / (s.median_ci_high / 1e6),
+                    amount / (s.median_ci_low / 1e6),
+                    s.n,
+                )
+            for name, other in [("best", best), *((ref.variant, ref) for ref in references)]:
+                if other is None:
+                    continue
+                if other is r:
+                    metrics[f"ratio_to_{name}"] = Metric(1.0, "x", 1.0, 1.0)
+                else:
+                    ratio = median_ratio(r.samples, other.samples, rng)
+                    metrics[f"ratio_to_{name}"] = Metric(
+                        ratio.value, "x", ratio.ci_low, ratio.ci_high
+                    )
+        out.append(
+            measurement(scenario, params, r, metrics, best=r is best, rtt_ms=rtt_ms, kind=r.kind)
+        )
+    return out
+
+
+class LatencyRunner:
+    """One operation after another, variants interleaved in rounds (this module)."""
+
+    name = "latency"
+    profiles: Mapping[str, Timing] = PROFILES
+    uses_clients_axis = False
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        """A latency scenario needs nothing beyond the contract."""
+
+    def connections(
+        self, scenario: Scenario, params: Params, variants: int, options: RunOptions
+    ) -> tuple[int, str] | None:
+        return declared_connections(scenario, params)
+
+    def measure(self, job: PointJob, rng: np.random.Generator) -> PointOutcome:
+        s = job.scenario
+        results = measure_point(job)
+        return PointOutcome(
+            measurements=to_measurements(
+                s.name, job.params, results, rng, s.baseline, s.rate_axis, job.rtt_ms
+            ),
+            samples={r.variant: r.samples for r in results if r.ok and r.samples_ns},
+            natives={r.variant for r in results if r.kind == "native"},
+        )

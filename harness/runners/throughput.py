@@ -17,30 +17,41 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import psutil
-import psycopg
 
-from harness.context import Context
-from harness.dataset import DatasetSpec
 from harness.errors import describe_error
-from harness.pools import CHECKOUT_TIMEOUTS, AsyncPool, PoolPlan, SyncPool
-from harness.postgres import ServerTarget
-from harness.records import Measurement, Metric
-from harness.roundtrips import RoundTripCounter
-from harness.scenario import Params, Scenario, Skip, Variant
-from harness.stats import latency_metrics, mean_ci, summarise
-from harness.verification import first_difference
+from harness.measure.connections import ConnectionMonitor
+from harness.measure.cpu import ProcessCpuMeter
+from harness.measure.roundtrips import RoundTripCounter
+from harness.results.records import Measurement, Metric
+from harness.results.stats import latency_metrics, mean_ci, summarise
+from harness.runners.base import (
+    PointJob,
+    PointOutcome,
+    RunOptions,
+    VariantOutcome,
+    check_clients_axis,
+    declared_connections,
+    measurement,
+    point_context,
+    set_up_point,
+)
+from harness.runners.pools import CHECKOUT_TIMEOUTS, AsyncPool, PoolPlan, SyncPool
+from harness.scenario.answers import AnswerCheck
+from harness.scenario.context import Context
+from harness.scenario.grid import Params
+from harness.scenario.spec import Scenario, Variant
+from harness.server.target import ServerTarget
 
 StepCallback = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
-class LoadTiming:
+class ThroughputTiming:
     """How long each grid point is loaded, how often, and when a client gives up."""
 
     warmup_s: float
@@ -56,14 +67,14 @@ class LoadTiming:
         return self.repetitions * (self.warmup_s + self.measure_s)
 
 
-PROFILES: dict[str, LoadTiming] = {
-    "quick": LoadTiming(warmup_s=0.3, measure_s=1.0, repetitions=1),
-    "full": LoadTiming(warmup_s=0.3, measure_s=1.5, repetitions=2),
+PROFILES: dict[str, ThroughputTiming] = {
+    "quick": ThroughputTiming(warmup_s=0.3, measure_s=1.0, repetitions=1),
+    "full": ThroughputTiming(warmup_s=0.3, measure_s=1.5, repetitions=2),
 }
 
 
 @dataclass
-class LoadRun:
+class ThroughputRun:
     """One repetition of one variant at one grid point."""
 
     window_s: float
@@ -81,11 +92,8 @@ class LoadRun:
 
 
 @dataclass
-class LoadResult:
-    variant: str
-    status: str = "ok"  # ok | wrong | failed | skipped
-    detail: str = ""
-    runs: list[LoadRun] = field(default_factory=list)
+class ThroughputResult(VariantOutcome):
+    runs: list[ThroughputRun] = field(default_factory=list)
     round_trips: float | None = None  # per request, counted on a pool of one connection
 
     def slice_rates(self) -> np.ndarray:
@@ -117,96 +125,6 @@ class _ClientLog:
         return timed_out
 
 
-class ConnectionMonitor:
-    """Samples the server's client connections (pg_stat_activity) every `interval_s` from its
-    own thread and connection, which it does not count. Entered before the pool opens: the
-    connections already there (the harness's own) are the baseline, `peak` is above it."""
-
-    _QUERY = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-    )
-
-    def __init__(self, target: ServerTarget, interval_s: float = 0.05) -> None:
-        self.target, self.interval_s = target, interval_s
-        self.baseline = 0
-        self._highest = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="connections", daemon=True)
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def __enter__(self) -> ConnectionMonitor:
-        self._conn = psycopg.connect(**self.target.psycopg_kwargs(), autocommit=True)
-        row = self._conn.execute(self._QUERY).fetchone()
-        self.baseline = self._highest = int(row[0]) if row else 0
-        self._thread.start()
-        return self
-
-    @property
-    def peak(self) -> int:
-        return max(0, self._highest - self.baseline)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-
-    def _sample(self) -> None:
-        assert self._conn is not None
-        while not self._stop.wait(self.interval_s):
-            try:
-                row = self._conn.execute(self._QUERY).fetchone()
-            except psycopg.Error:
-                return
-            self._highest = max(self._highest, int(row[0]) if row else 0)
-
-
-class _CpuMeter:
-    """CPU seconds used by this process and by the server's processes between two marks."""
-
-    def __init__(self, server_pid: int | None) -> None:
-        self.me = psutil.Process()
-        self.server = self._process(server_pid)
-
-    @staticmethod
-    def _process(pid: int | None) -> psutil.Process | None:
-        if pid is None:
-            return None
-        try:
-            return psutil.Process(pid)
-        except psutil.Error:
-            return None
-
-    def _server_seconds(self) -> float | None:
-        if self.server is None:
-            return None
-        total = 0.0
-        try:
-            for proc in [self.server, *self.server.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    times = proc.cpu_times()
-                    total += times.user + times.system
-        except psutil.Error:
-            return None
-        return total
-
-    def mark(self) -> tuple[float, float, float | None]:
-        times = self.me.cpu_times()
-        return time.perf_counter(), times.user + times.system, self._server_seconds()
-
-    @staticmethod
-    def between(
-        start: tuple[float, float, float | None], end: tuple[float, float, float | None]
-    ) -> tuple[float, float | None]:
-        wall = max(end[0] - start[0], 1e-9)
-        server = None
-        if start[2] is not None and end[2] is not None:
-            server = (end[2] - start[2]) / wall
-        return (end[1] - start[1]) / wall, server
-
-
 def _summarise_logs(
     logs: list[_ClientLog],
     measure_from: int,
@@ -214,7 +132,7 @@ def _summarise_logs(
     slices: int,
     hung: int,
     cpu: tuple[float, float | None],
-) -> LoadRun:
+) -> ThroughputRun:
     done = np.concatenate([np.asarray(c.done_at, dtype=np.int64) for c in logs])
     total = np.concatenate([np.asarray(c.total_ns, dtype=np.int64) for c in logs])
     wait = np.concatenate([np.asarray(c.wait_ns, dtype=np.int64) for c in logs])
@@ -227,7 +145,7 @@ def _summarise_logs(
     def in_window(stamps: list[int]) -> int:
         return sum(1 for t in stamps if measure_from <= t < measure_to)
 
-    return LoadRun(
+    return ThroughputRun(
         window_s=window_s,
         latencies_ns=total[inside],
         waits_ns=wait[inside],
@@ -246,10 +164,10 @@ def drive_threads(
     pool: SyncPool,
     request: Callable[[Any, int], Any],
     clients: int,
-    timing: LoadTiming,
+    timing: ThroughputTiming,
     think_s: float = 0.0,
     server_pid: int | None = None,
-) -> LoadRun:
+) -> ThroughputRun:
     """`clients` OS threads, each checking out, requesting and releasing in a loop."""
     clock = time.perf_counter_ns
     stop = threading.Event()
@@ -275,7 +193,7 @@ def drive_threads(
         threading.Thread(target=client, args=(i,), name=f"client-{i}", daemon=True)
         for i in range(clients)
     ]
-    meter = _CpuMeter(server_pid)
+    meter = ProcessCpuMeter(server_pid)
     try:
         for thread in threads:
             thread.start()
@@ -298,10 +216,10 @@ async def drive_tasks(
     pool: AsyncPool,
     request: Callable[[Any, int], Any],
     clients: int,
-    timing: LoadTiming,
+    timing: ThroughputTiming,
     think_s: float = 0.0,
     server_pid: int | None = None,
-) -> LoadRun:
+) -> ThroughputRun:
     """`clients` asyncio tasks in this loop, each checking out, requesting and releasing."""
     clock = time.perf_counter_ns
     stopping = asyncio.Event()
@@ -324,7 +242,7 @@ async def drive_tasks(
             if think_s:
                 await asyncio.sleep(think_s)
 
-    meter = _CpuMeter(server_pid)
+    meter = ProcessCpuMeter(server_pid)
     tasks = [asyncio.create_task(client(i)) for i in range(clients)]
     await asyncio.sleep(timing.warmup_s)
     measure_from, cpu_start = clock(), meter.mark()
@@ -388,112 +306,81 @@ def round_trips_per_request(
     variant: Variant,
     ctx: Context,
     direct: ServerTarget,
-    loop: asyncio.AbstractEventLoop,
     warm: int = 10,
     counted: int = 20,
 ) -> float:
     """Client turns per request through a counting proxy, with a pool of one connection (so
     each statement is prepared once, in the warm-up requests, not once per pool connection)."""
     one = Params(tuple((k, 1 if k == scenario.knee_axis else v) for k, v in ctx.params.items))
-    with RoundTripCounter(direct) as counter:
-        counting = Context(counter.target(), one, ctx.dataset, loop)
-        try:
-            plan = variant.fn(counting)
-            _one_after_another(
-                plan, warm + counted, loop, lambda n: counter.reset() if n == warm else None
-            )
-            return counter.read().round_trips / counted
-        finally:
-            counting.close()
+    with (
+        RoundTripCounter(direct) as counter,
+        point_context(counter.target(), one, ctx.dataset, ctx.loop) as counting,
+    ):
+        plan = variant.fn(counting)
+        _one_after_another(
+            plan, warm + counted, ctx.loop, lambda n: counter.reset() if n == warm else None
+        )
+        return counter.read().round_trips / counted
 
 
-def measure_load_point(
-    scenario: Scenario,
-    variants: list[Variant],
-    params: Params,
-    target: ServerTarget,
-    dataset: DatasetSpec,
-    timing: LoadTiming,
-    on_step: StepCallback = lambda _label, _units: None,
-    direct: ServerTarget | None = None,
-) -> list[LoadResult]:
+def measure_throughput_point(job: PointJob) -> list[ThroughputResult]:
     """Checks every variant's answers, then loads each for `timing.repetitions` rounds, the
     variants interleaved (A B C, B C A, ...)."""
-    direct = direct or target
-    loop = asyncio.new_event_loop()
-    ctx = Context(target, params, dataset, loop)
-    clients = int(params.as_dict()[scenario.clients_axis])
-    results = {v.name: LoadResult(v.name) for v in variants}
+    scenario, timing, direct = job.scenario, job.timing, job.direct
+    clients = int(job.params.as_dict()[scenario.clients_axis])
+    results = {v.name: ThroughputResult(v.name) for v in job.variants}
     plans: dict[str, PoolPlan] = {}
-    try:
-        if scenario.setup_point is not None:
-            scenario.setup_point(ctx)
-        expected: Any = None
-        for variant in sorted(variants, key=lambda v: v.name != scenario.reference):
+    with point_context(job.target, job.params, job.dataset) as ctx:
+        if not set_up_point(job, ctx, results):
+            return [results[v.name] for v in job.variants]
+        check = AnswerCheck(scenario, direct)
+        for variant in check.order(job.variants):
             result = results[variant.name]
-            on_step(f"{scenario.name} {params.label} · checking {variant.name}", 0.0)
+            job.on_step(f"{scenario.name} {job.params.label} · checking {variant.name}", 0.0)
+
+            def answers(variant: Variant = variant) -> Any:
+                plans[variant.name] = plan = variant.fn(ctx)
+                return scenario.canonical(_one_after_another(plan, timing.check_requests, ctx.loop))
+
+            if not result.judged(check.check(variant.name, answers)):
+                plans.pop(variant.name, None)
+                continue
             try:
-                plan = variant.fn(ctx)
-                answer = scenario.canonical(_one_after_another(plan, timing.check_requests, loop))
-            except Skip as exc:
-                result.status, result.detail = "skipped", str(exc)
-                continue
-            except Exception as exc:
-                direct.raise_if_gone(exc)
-                result.status, result.detail = "failed", describe_error(exc)
-                continue
-            if variant.name == scenario.reference:
-                expected = answer
-            elif expected is None:
-                result.status, result.detail = "failed", "the reference variant failed"
-                continue
-            elif (difference := first_difference(answer, expected)) is not None:
-                result.status, result.detail = "wrong", difference
-                continue
-            plans[variant.name] = plan
-            try:
-                result.round_trips = round_trips_per_request(scenario, variant, ctx, direct, loop)
+                result.round_trips = round_trips_per_request(scenario, variant, ctx, direct)
             except Exception as exc:  # counting is a diagnostic; the load still runs
                 direct.raise_if_gone(exc)
         for repetition in range(timing.repetitions):
-            ready = [v for v in variants if v.name in plans]
+            ready = [v for v in job.variants if v.name in plans]
             shift = repetition % len(ready) if ready else 0
             for variant in ready[shift:] + ready[:shift]:
                 result = results[variant.name]
-                if result.status != "ok":
+                if not result.ok:
                     continue
-                on_step(f"{params.label} · {variant.name} × {clients} clients", 0.0)
+                job.on_step(f"{job.params.label} · {variant.name} × {clients} clients", 0.0)
                 try:
                     result.runs.append(
-                        _load_once(plans[variant.name], clients, timing, scenario, direct, loop)
+                        _load_once(plans[variant.name], clients, timing, scenario, direct, ctx.loop)
                     )
                 except Exception as exc:
                     direct.raise_if_gone(exc)
-                    result.status, result.detail = "failed", describe_error(exc)
-                on_step("", timing.warmup_s + timing.measure_s)
-    except BaseException:
-        loop.set_exception_handler(lambda _loop, _context: None)
-        ctx.finish_interrupted()
-        raise
-    finally:
-        ctx.close()
-        loop.close()
-    return [results[v.name] for v in variants]
+                    result.fail(describe_error(exc))
+                job.on_step("", timing.warmup_s + timing.measure_s)
+    return [results[v.name] for v in job.variants]
 
 
 def _load_once(
     plan: PoolPlan,
     clients: int,
-    timing: LoadTiming,
+    timing: ThroughputTiming,
     scenario: Scenario,
     direct: ServerTarget,
     loop: asyncio.AbstractEventLoop,
-) -> LoadRun:
+) -> ThroughputRun:
     think = scenario.think_time_s
     with ConnectionMonitor(direct) as monitor:
         if plan.is_async:
 
-            async def go() -> LoadRun:
+            async def go() -> ThroughputRun:
                 pool: AsyncPool = await plan.open()  # type: ignore[misc]
                 try:
                     return await drive_tasks(pool, plan.request, clients, timing, think, direct.pid)
@@ -517,10 +404,10 @@ def _load_once(
 # --- records ----------------------------------------------------------------------------------
 
 
-def load_measurements(
+def throughput_measurements(
     scenario: str,
     params: Params,
-    results: list[LoadResult],
+    results: list[ThroughputResult],
     rng: np.random.Generator,
     rtt_ms: float = 0.0,
 ) -> list[Measurement]:
@@ -567,15 +454,37 @@ def load_measurements(
         if first and not detail:
             detail = f"first error: {first}"
         out.append(
-            Measurement(
-                scenario=scenario,
-                variant=r.variant,
-                params=params.as_dict(),
-                status=r.status,
-                detail=detail,
-                metrics=metrics,
-                is_best=r.variant == best,
-                rtt_ms=rtt_ms,
+            measurement(
+                scenario, params, r, metrics, best=r.variant == best, rtt_ms=rtt_ms, detail=detail
             )
         )
     return out
+
+
+class ThroughputRunner:
+    """C clients at once, each one request after another, for a fixed time (this module)."""
+
+    name = "throughput"
+    profiles: Mapping[str, ThroughputTiming] = PROFILES
+    uses_clients_axis = True
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        check_clients_axis(scenario)
+
+    def connections(
+        self, scenario: Scenario, params: Params, variants: int, options: RunOptions
+    ) -> tuple[int, str] | None:
+        return declared_connections(scenario, params)
+
+    def measure(self, job: PointJob, rng: np.random.Generator) -> PointOutcome:
+        results = measure_throughput_point(job)
+        timed = [r for r in results if r.ok and r.runs]
+        return PointOutcome(
+            measurements=throughput_measurements(
+                job.scenario.name, job.params, results, rng, job.rtt_ms
+            ),
+            samples={
+                r.variant: np.concatenate([run.latencies_ns for run in r.runs]) for r in timed
+            },
+            rates={r.variant: r.slice_rates() for r in timed},
+        )

@@ -1,6 +1,6 @@
 """The apps' data access: one protocol, two implementations that return equal plain dicts.
 
-- `OrmData`: SQLAlchemy 2 async ORM over asyncpg (the shared models of `harness.domain`), a
+- `OrmData`: SQLAlchemy 2 async ORM over asyncpg (the shared models of `harness.data.domain`), a
   session per request, the activity's comments loaded with `selectinload(Post.comments)`.
 - `AsyncpgData`: a raw asyncpg pool and hand-written SQL.
 
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, load_only, mapped_column, selectinload
 from sqlalchemy.types import TIMESTAMP
 
-from harness.domain import Comment, Post, User
+from harness.data.domain import Comment, Post, User
 from scenarios.webapps.config import AppConfig
 
 HTTP_POSTS_DDL = (
@@ -44,7 +44,7 @@ FOREIGN_KEY_VIOLATION = "23503"
 
 
 class HttpBase(DeclarativeBase):
-    """Its own metadata: the dataset loader owns `harness.domain.Base` and its three tables."""
+    """Its own metadata: the dataset loader owns `harness.data.domain.Base` and its three tables."""
 
 
 class HttpPost(HttpBase):
@@ -322,7 +322,12 @@ class AsyncpgData:
             )
         return {
             "user": _user(*user),
-            "posts": [_post_with_comments(*p, by_post[p["id"]]) for p in posts],
+            "posts": [
+                _post_with_comments(
+                    p["id"], p["title"], p["body"], p["created_at"], by_post[p["id"]]
+                )
+                for p in posts
+            ],
         }
 
     async def list_posts(self, after: int, limit: int) -> dict[str, Any]:

@@ -182,6 +182,8 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> Litestar:
     layer = data if data is not None else make_data_layer(cfg)
     shape = shapes(cfg.serializer)
     # the response/request classes of the chosen serialiser, as annotations Litestar reads
+    # The shapes are chosen at run time (msgspec or Pydantic): Litestar reads them from the
+    # handlers' annotations, which a type checker cannot follow (hence the ignores below).
     UserT = shape.user
     ActivityT = shape.activity
     PageT = shape.page
@@ -204,7 +206,7 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> Litestar:
         return {"status": "ok"}
 
     @get("/users/{user_id:str}", responses={**NOT_FOUND, **INVALID}, **documented)
-    async def get_user(user_id: UserId) -> UserT:
+    async def get_user(user_id: UserId) -> UserT:  # type: ignore[valid-type]
         user = await layer.get_user(user_id)
         if user is None:
             raise NotFoundException(USER_NOT_FOUND)
@@ -213,19 +215,19 @@ def create_app(cfg: AppConfig, data: DataLayer | None = None) -> Litestar:
     @get("/users/{user_id:str}/activity", responses={**NOT_FOUND, **INVALID}, **documented)
     async def get_activity(
         user_id: UserId, limit: ActivityLimit = ACTIVITY_LIMIT_DEFAULT
-    ) -> ActivityT:
+    ) -> ActivityT:  # type: ignore[valid-type]
         activity = await layer.get_activity(user_id, limit)
         if activity is None:
             raise NotFoundException(USER_NOT_FOUND)
         return shape.build(ActivityT, activity)
 
     @get("/posts", responses=INVALID, **documented)
-    async def list_posts(after: PageAfter = 0, limit: PageLimit = PAGE_LIMIT_DEFAULT) -> PageT:
+    async def list_posts(after: PageAfter = 0, limit: PageLimit = PAGE_LIMIT_DEFAULT) -> PageT:  # type: ignore[valid-type]
         return shape.build(PageT, await layer.list_posts(after, limit))
 
     @post("/posts", before_request=_require_json_body, responses=INVALID, **documented)
-    async def create_post(data: JSONBody[NewPostT]) -> PostOutT:
-        created = await layer.create_post(data.user_id, data.title, data.body)
+    async def create_post(data: JSONBody[NewPostT]) -> PostOutT:  # type: ignore[valid-type]
+        created = await layer.create_post(data.user_id, data.title, data.body)  # type: ignore[attr-defined]
         if created is None:  # unknown user: a 422 on the field
             raise ValidationException(extra=[{"key": "user_id", "message": "unknown user"}])
         return shape.build(PostOutT, created)

@@ -1,7 +1,7 @@
 """The load the `http` scenario puts on an app: one endpoint per grid point, random ids.
 
 Run by the harness as `locust -f scenarios/webapps/locustfile.py --headless ...` with `PB_LOAD_*`
-settings in the environment (see harness/locust_recorder.py). Every user draws its ids from its
+settings in the environment (see harness/runners/http/recorder.py). Every user draws its ids from its
 own seeded generator, so two apps under test get the same sequence of requests.
 """
 
@@ -12,7 +12,7 @@ import random
 
 from locust import FastHttpUser, between, constant, constant_throughput, events, task
 
-from harness.locust_recorder import LoadSettings, install
+from harness.runners.http.recorder import LoadSettings, install
 
 SETTINGS = LoadSettings.from_env()
 install(events, SETTINGS)

@@ -7,7 +7,7 @@ Only the chosen framework is imported.
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 from scenarios.webapps.config import AppConfig
 
@@ -24,7 +24,7 @@ def create() -> ASGIApp:
     if cfg.framework == "fastapi":
         from scenarios.webapps import fastapi_app
 
-        return fastapi_app.create_app(cfg)
+        return cast(ASGIApp, fastapi_app.create_app(cfg))
     from scenarios.webapps import litestar_app
 
-    return litestar_app.create_app(cfg)
+    return cast(ASGIApp, litestar_app.create_app(cfg))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from harness.context import Context
-from harness.scenario import Grid, Scenario
+from harness.scenario.context import Context
+from harness.scenario.grid import Grid
+from harness.scenario.spec import Scenario
 
 scenario = Scenario(
     name="wrong_answers",

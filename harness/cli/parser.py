@@ -1,0 +1,218 @@
+"""The command line's words: verbs, options, and the types that check them as they are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from harness.report.units import parse_rtt_list
+from harness.runners.base import PROFILE_NAMES
+from harness.runners.http.appserver import SERVERS
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"patternbench: error: {message} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _rtt_list(text: str) -> tuple[float, ...]:
+    try:
+        return parse_rtt_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_rtt(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--rtt",
+        type=_rtt_list,
+        default=(0.0,),
+        metavar="LIST",
+        help=f"simulated network round-trip time(s) to the database, e.g. 0,1ms,2ms: {what} "
+        "(a delay proxy on 127.0.0.1; 0 = direct, no proxy; default 0)",
+    )
+
+
+def _grid_override(text: str) -> tuple[str, str]:
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip() or not values.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected AXIS=V1,V2 (e.g. users=1,20)")
+    return name.strip(), values.strip()
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scenario-path",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="also load scenario modules from DIR (repeatable)",
+    )
+
+
+def _add_postgres(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--postgres",
+        default="auto",
+        metavar="auto|embedded|docker|URL",
+        help="which PostgreSQL: auto (Docker if an engine answers, else embedded), embedded, "
+        "docker, or postgresql://user:password@host:port/db (default: auto)",
+    )
+    p.add_argument(
+        "--allow-existing-tables",
+        action="store_true",
+        help="with a URL: accept a database that already holds other tables (the suite still "
+        "works only inside its own schema)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="patternbench",
+        description="Which data-access pattern should you pick on PostgreSQL? Measured here.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    p = verbs.add_parser("list", help="list scenarios, their variants and grids")
+    _add_common(p)
+
+    p = verbs.add_parser("run", help="run scenarios and write results/<run-id>/")
+    _add_common(p)
+    _add_postgres(p)
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="scenario to run (repeatable; default all)",
+    )
+    p.add_argument(
+        "--variant", action="append", metavar="NAME", help="only these variants (repeatable)"
+    )
+    p.add_argument(
+        "--profile", choices=PROFILE_NAMES, default="quick", help="grid and timing profile"
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        type=_grid_override,
+        default=[],
+        metavar="AXIS=V1,V2",
+        help="replace one grid axis's values (repeatable)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("results"), metavar="DIR", help="results folder"
+    )
+    _add_rtt(p, "every scenario runs at each")
+    p.add_argument(
+        "--stall-timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="when nothing progressed for S seconds and the server does not answer a new "
+        "connection, the suite's own server is killed and replaced (default 60)",
+    )
+    http = p.add_argument_group("http scenario")
+    http.add_argument(
+        "--app-server",
+        choices=SERVERS,
+        default="uvicorn",
+        help="what serves the apps under test (default uvicorn)",
+    )
+    http.add_argument(
+        "--app-workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="server worker processes per app (default 1)",
+    )
+    http.add_argument(
+        "--locust-workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="run locust distributed: one master and N worker processes (default: one process)",
+    )
+    http.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=None,
+        metavar="R",
+        help="constant-rate mode: R requests/s in all, to see latency below saturation "
+        "(default: closed loop, as fast as the app answers)",
+    )
+
+    p = verbs.add_parser(
+        "report",
+        help="rebuild report.md, charts/ and measurements.csv of a stored run (no database)",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN", help="a folder under results/, or 'latest'")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="where 'latest' is looked up",
+    )
+
+    p = verbs.add_parser(
+        "compare",
+        help="B against A: per variant and grid point, how many times slower B is, with a "
+        "95%% CI; exit 1 on a significant regression beyond the threshold",
+    )
+    p.add_argument("run_a", type=Path, metavar="RUN_A", help="the baseline run folder")
+    p.add_argument("run_b", type=Path, metavar="RUN_B", help="the run to judge")
+    p.add_argument(
+        "--threshold",
+        default="10%",
+        metavar="PCT",
+        help="a regression must be slower than this to fail (default 10%%)",
+    )
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown table here")
+
+    p = verbs.add_parser(
+        "check",
+        help="measure the harness itself: timer resolution, runner overhead, the delay "
+        "proxy's timers and forwarding, core placement",
+    )
+    _add_postgres(p)
+    p.add_argument("--no-db", action="store_true", help="only the in-process calls; no server")
+    p.add_argument("--seconds", type=_positive_float, default=0.5, help="time per comparison")
+    _add_rtt(p, "SELECT 1 is measured at each, configured vs achieved")
+    p.add_argument(
+        "--out", type=Path, metavar="FILE", help="also write what it printed here, as text"
+    )
+
+    p = verbs.add_parser(
+        "seed", help="load the shared dataset at a given size and print how long it took"
+    )
+    _add_postgres(p)
+    p.add_argument(
+        "--posts", type=_positive_int, default=1_000_000, help="total posts (default 1,000,000)"
+    )
+    return parser

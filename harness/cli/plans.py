@@ -1,0 +1,80 @@
+"""What to run, validated before anything starts: which scenarios, variants, grid values and
+server. The command line builds its plans here; the pytest plugin checks its choices with the
+same functions, so a value valid in one front end is valid in the other."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import server
+from harness.errors import UserError
+from harness.run import Plan
+from harness.runners.base import RunOptions
+from harness.scenario import registry
+from harness.scenario.grid import Grid
+from harness.scenario.spec import Scenario
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the user asked for, as typed (before validation)."""
+
+    scenarios: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
+    profile: str = "quick"
+    grid: tuple[tuple[str, str], ...] = ()  # (axis, "V1,V2")
+    rtts_ms: tuple[float, ...] = (0.0,)
+    scenario_paths: tuple[Path, ...] = ()
+    postgres: str = "auto"
+    options: RunOptions = field(default_factory=RunOptions)
+
+
+def check_axis_names(
+    chosen: list[Scenario], profile: str, names: list[str], where: str = ""
+) -> None:
+    """Every axis named exists on some chosen scenario's grid of this profile."""
+    known = {name for s in chosen for name in s.grid(profile).names}
+    for name in names:
+        if name not in known:
+            raise UserError(f"unknown grid axis {name!r}{where}; valid: {', '.join(sorted(known))}")
+
+
+def grid_with(scenario: Scenario, profile: str, overrides: Mapping[str, str]) -> Grid:
+    """The profile's grid with the axes this scenario has replaced by the given values, parsed
+    to each axis's type; a text axis (endpoint, width, nesting...) takes only the values the
+    scenario knows."""
+    grid = scenario.grid(profile)
+    mine = {k: v for k, v in overrides.items() if k in grid.names}
+    for name, raw in mine.items():
+        known = list(dict.fromkeys([*scenario.quick.values(name), *scenario.full.values(name)]))
+        if not all(isinstance(v, str) for v in known):
+            continue
+        for text in (t.strip() for t in raw.split(",")):
+            if text not in known:
+                raise UserError(f"unknown {name} {text!r}; valid: {', '.join(map(str, known))}")
+    return grid.override(mine) if mine else grid
+
+
+def build_plans(choice: Choice) -> list[Plan]:
+    """The plans of a run, or a UserError naming what is valid."""
+    server.check_spec(choice.postgres)
+    available = registry.discover(list(choice.scenario_paths))
+    chosen = registry.select(available, list(choice.scenarios) or None)
+    overrides = dict(choice.grid)
+    check_axis_names(chosen, choice.profile, list(overrides))
+    if choice.variants:
+        known = {v for s in chosen for v in s.variants}
+        for name in choice.variants:
+            if name not in known:
+                raise UserError(f"unknown variant {name!r}; valid: {', '.join(sorted(known))}")
+    plans = []
+    for scenario in chosen:
+        grid = grid_with(scenario, choice.profile, overrides)
+        wanted = [v for v in choice.variants if v in scenario.variants] or None
+        if choice.variants and not wanted:
+            continue
+        variants = tuple(scenario.select_variants(wanted))
+        plans.append(Plan(scenario, variants, grid, choice.rtts_ms, choice.options))
+    return plans

@@ -1,0 +1,1 @@
+"""The shared domain (users, posts, comments) and its deterministic dataset."""

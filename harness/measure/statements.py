@@ -1,0 +1,72 @@
+"""What is measured besides time: SQL statements and rows per operation (pg_stat_statements).
+
+Driver-agnostic: the server counts what reached it. The probe uses its own connection and leaves
+its own queries out of the counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from harness.server.target import ServerTarget
+
+# DECLARE ... CURSOR carries a query (a server-side cursor); FETCH returns its rows.
+_DATA = "^\\s*(select|with|insert|update|delete|merge|values|copy|table|declare)\\M"
+_ROWS = "^\\s*(select|with|values|table|fetch)\\M"
+_COUNT_SQL = f"""
+SELECT
+  coalesce(sum(calls) FILTER (WHERE query ~* '{_DATA}'), 0),
+  coalesce(sum(calls) FILTER (WHERE NOT query ~* '{_DATA}'), 0),
+  coalesce(sum(rows) FILTER (WHERE query ~* '{_ROWS}'), 0)
+FROM pg_stat_statements
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND query NOT ILIKE '%%pg_stat_statements%%'
+"""
+
+
+@dataclass(frozen=True)
+class StatementCount:
+    """Per operation: data statements (SELECT/INSERT/...), other statements (BEGIN, COMMIT, SET...)
+    and rows returned by queries."""
+
+    statements: float
+    utility: float
+    rows: float
+    round_trips: float | None = None  # client turns, counted by harness.measure.roundtrips
+    sent_bytes: float | None = None  # protocol bytes client to server, counted there too
+    received_bytes: float | None = None  # and server to client
+
+
+class StatementProbe:
+    """Resets and reads pg_stat_statements around a known number of operations."""
+
+    def __init__(self, target: ServerTarget) -> None:
+        self.available = target.has_pg_stat_statements
+        self._conn: psycopg.Connection[Any] | None = None
+        if self.available:
+            self._conn = psycopg.connect(**target.psycopg_kwargs(), autocommit=True)
+
+    def reset(self) -> None:
+        if self._conn is not None:
+            self._conn.execute("SELECT pg_stat_statements_reset()")
+
+    def read(self, operations: int) -> StatementCount | None:
+        if self._conn is None or operations <= 0:
+            return None
+        row = self._conn.execute(_COUNT_SQL).fetchone()
+        assert row is not None
+        return StatementCount(
+            statements=float(row[0]) / operations,
+            utility=float(row[1]) / operations,
+            rows=float(row[2]) / operations,
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None

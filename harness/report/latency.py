@@ -1,0 +1,254 @@
+"""The latency runner's report section: verdicts, a chart and a table per grid point."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from harness.report.charts import latency_chart
+from harness.report.part import ScenarioPart
+from harness.report.units import duration, rtt_text
+from harness.results.records import (
+    Measurement,
+    Metric,
+    ScenarioRecord,
+    distinct_points,
+    point_label,
+)
+from harness.results.stats import Ratio, median_ratio, speed_sentence
+from harness.results.store import sample_key
+
+LEGEND = (
+    "How to read it: *median* is the typical latency of one operation (its 95% bootstrap "
+    "confidence interval in brackets), *p99* the slow tail, *cold* the first call on fresh "
+    "connections (connect, type introspection, statement caches). *× best* is the variant's "
+    "median over the fastest one's, with a 95% CI; where that CI includes 1 the difference is "
+    "not significant. *stmts/op* counts the SQL statements the server executed per operation "
+    "(pg_stat_statements; BEGIN/COMMIT and the like in *other*); *rows/op* the rows its "
+    "reading statements returned (SELECT, FETCH; an INSERT's RETURNING rows are not "
+    "counted); *round trips/op* counts the times the client waited for the server (a counting proxy; pipelined messages are one). **WRONG** means the variant "
+    "returned a different answer from the reference and was not timed.",
+    "",
+)
+FOLD_POINTS = 4  # more per-point tables than this are folded into a <details> block
+
+
+def number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value - round(value)) < 0.05 else f"{value:,.1f}"
+
+
+def _ratio_cell(metric: Metric | None) -> str:
+    if metric is None:
+        return ""
+    if metric.ci_low == metric.ci_high == metric.value == 1.0:
+        return "1.00"
+    return f"{metric.value:.2f} ({metric.ci_low:.2f}-{metric.ci_high:.2f})"
+
+
+def _rate_cell(metric: Metric | None) -> str:
+    if metric is None:
+        return ""
+    return f"{metric.value:,.0f} ({metric.ci_low or 0:,.0f}-{metric.ci_high or 0:,.0f})"
+
+
+def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
+    extra = [name for name in (record.baseline, *record.natives[:1]) if name]
+    rate = f"{record.rate_axis}_per_s" if record.rate_axis else None
+    header = "| variant | median (95% CI) |"
+    header += f" {record.rate_axis}/s (95% CI) |" if rate else ""
+    header += " p99 | cold | stmts/op | other/op | round trips/op | rows/op | × best (95% CI) |"
+    header += "".join(f" × {name} |" for name in extra) + " n |"
+    width = 10 + len(extra) + (1 if rate else 0)
+    lines = [header, "|" + "---|" * width]
+    ordered = sorted(
+        ms,
+        key=lambda m: (
+            m.kind != "native",
+            m.status != "ok",
+            m.metrics["median_us"].value if "median_us" in m.metrics else 0,
+        ),
+    )
+    for m in ordered:
+        name = f"**{m.variant}**" if m.is_best else m.variant
+        if m.kind == "native":
+            name = f"*{m.variant}* (native ceiling)"
+        if m.status != "ok" or "median_us" not in m.metrics:
+            status = "**WRONG**" if m.status == "wrong" else f"**{m.status.upper()}**"
+            lines.append(
+                f"| {name} | {status}: {m.detail.replace('|', '/')} |" + " |" * (width - 2)
+            )
+            continue
+        med = m.metrics["median_us"]
+        stm = m.metrics.get("statements_per_op")
+        other = m.metrics.get("other_statements_per_op")
+        rows = m.metrics.get("rows_per_op")
+        trips = m.metrics.get("round_trips_per_op")
+        cold = m.metrics.get("cold_us")
+        best_text = _ratio_cell(m.metrics.get("ratio_to_best"))
+        cells = [
+            name,
+            f"{duration(med.value)} ({duration(med.ci_low or med.value)}-{duration(med.ci_high or med.value)})",
+            *([_rate_cell(m.metrics.get(rate))] if rate else []),
+            duration(m.metrics["p99_us"].value),
+            duration(cold.value) if cold else "",
+            number(stm.value) if stm else ("" if m.kind == "native" else "n/a"),
+            number(other.value) if other else ("" if m.kind == "native" else "n/a"),
+            number(trips.value) if trips else ("" if m.kind == "native" else "n/a"),
+            number(rows.value) if rows else ("" if m.kind == "native" else "n/a"),
+            f"**{best_text}**" if m.is_best else best_text,
+            *(_ratio_cell(m.metrics.get(f"ratio_to_{name}")) for name in extra),
+            str(med.n),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _wins(measurements: list[Measurement]) -> str:
+    """Grid points each variant was fastest at: outright (every other variant's × best CI
+    excludes 1) or tied (another one's includes 1, so the order between them is noise)."""
+    won: Counter[str] = Counter()
+    tied: Counter[str] = Counter()
+    for params in distinct_points(measurements):
+        group = leaders([m for m in measurements if m.params == params])
+        (tied if len(group) > 1 else won).update(group)
+    names = sorted(set(won) | set(tied), key=lambda n: (-won[n], -tied[n], n))
+    parts = [
+        f"{n} ({won[n]}" + (f", tied at {tied[n]}" if tied[n] else "") + ")"
+        if won[n]
+        else f"{n} (tied at {tied[n]})"
+        for n in names
+    ]
+    return ", ".join(parts)
+
+
+def leaders(here: list[Measurement]) -> list[str]:
+    """The fastest variant at a point, then any whose × best CI includes 1 (tied for first)."""
+    best = [m.variant for m in here if m.is_best and m.status == "ok"]
+    tied = [
+        m.variant
+        for m in here
+        if not m.is_best
+        and m.status == "ok"
+        and m.kind != "native"  # a ceiling, not a contender
+        and (r := m.metrics.get("ratio_to_best")) is not None
+        and r.ci_low is not None
+        and r.ci_low <= 1.0
+    ]
+    return [*best, *tied] if best else []
+
+
+def _range(ratios: list[Ratio]) -> str:
+    low, high = min(r.value for r in ratios), max(r.value for r in ratios)
+    return f"{low:.2f}x" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}x"
+
+
+def _pair_summary(fast: str, slow: str, at: list[tuple[str, Ratio]]) -> str:
+    """One comparison over every grid point: where the first is faster, where the second is,
+    where neither; then the sentence at the largest point. Ratios are slow/fast."""
+    ahead = [r for _, r in at if r.significant and r.value > 1]
+    behind = [r.inverse() for _, r in at if r.significant and r.value < 1]
+    even = len(at) - len(ahead) - len(behind)
+    parts = []
+    if ahead:
+        parts.append(
+            f"{fast} faster at {len(ahead)} of {len(at)} point{'s' * (len(at) > 1)} "
+            f"({_range(ahead)})"
+        )
+    if behind:
+        parts.append(f"{slow} faster at {len(behind)} ({_range(behind)})")
+    if even:
+        parts.append(f"no significant difference at {even}")
+    last_label, last = at[-1]
+    if last.value >= 1 or not last.significant:  # keep the declared order unless reversed
+        sentence = speed_sentence(fast, slow, last, "")
+    else:
+        sentence = speed_sentence(slow, fast, last.inverse(), "")
+    return f"- **{fast} vs {slow}**: {'; '.join(parts)}. At {last_label}: {sentence}."
+
+
+def _verdicts(
+    record: ScenarioRecord,
+    measurements: list[Measurement],
+    samples: dict[str, np.ndarray],
+    rtt_ms: float = 0.0,
+) -> list[str]:
+    """Who won where; a line per comparison over every grid point, ending with the largest;
+    and a table of every comparison at every grid point (ratio > 1: the first is faster)."""
+    points = distinct_points(measurements)
+    if not points:
+        return []
+    lines: list[str] = []
+    if wins := _wins(measurements):
+        lines.append(f"- Fastest variant, by grid points won: {wins}.")
+    rng = np.random.default_rng(7)
+    table: dict[str, list[str]] = {point_label(p): [] for p in points}
+    pairs = [(fast, slow) for fast, slow in record.comparisons]
+    for fast, slow in pairs:
+        found: list[tuple[str, Ratio]] = []
+        for params in points:
+            label = point_label(params)
+            a = samples.get(sample_key(record.name, slow, point_label(params, rtt_ms)))
+            b = samples.get(sample_key(record.name, fast, point_label(params, rtt_ms)))
+            if a is None or b is None:
+                table[label].append("")
+                continue
+            ratio = median_ratio(a, b, rng)  # slow / fast: > 1 means `fast` is faster
+            cell = f"{ratio.value:.2f}x ({ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
+            table[label].append(f"**{cell}**" if ratio.significant else f"{cell} n.s.")
+            found.append((label, ratio))
+        if found:
+            lines.append(_pair_summary(fast, slow, found))
+    for m in measurements:
+        if m.status == "wrong":
+            lines.append(f"- **WRONG**: {m.variant} at {point_label(m.params)}: {m.detail}")
+        elif m.status == "failed":
+            lines.append(f"- **FAILED**: {m.variant} at {point_label(m.params)}: {m.detail}")
+    if pairs:
+        lines += [
+            "",
+            "Each cell: how many times faster the first variant is than the second (median over "
+            "median, 95% CI); below 1 it is slower; bold where the CI excludes 1, *n.s.* where "
+            "there is no significant difference.",
+            "",
+            "| grid point | " + " | ".join(f"{f} vs {s}" for f, s in pairs) + " |",
+            "|---|" + "---|" * len(pairs),
+        ]
+        lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in table.items()]
+    return lines
+
+
+def section(part: ScenarioPart) -> list[str]:
+    """How the answer changes with distance, then per rtt: the verdicts, the chart, and a table
+    per grid point."""
+    from harness.report.distance import render_distance  # it reads this module's helpers
+
+    record, folder, samples, rtts = part.record, part.folder, part.samples, part.rtts
+    lines = render_distance(record, part.measurements, samples)
+    for rtt in rtts:
+        at = f" at rtt {rtt_text(rtt)}" if rtts != [0.0] else ""
+        mine = part.at(rtt)
+        verdicts = _verdicts(record, mine, samples, rtt)
+        if verdicts:
+            lines += [f"### Verdicts{at}", "", *verdicts, ""]
+        suffix = f"-rtt{rtt:g}ms" if at else ""
+        chart = folder / "charts" / f"{record.name}{suffix}.png"
+        if latency_chart(record, mine, chart, subtitle=at.strip()):
+            what = f"{record.rate_axis}/s" if record.rate_axis else "latency"
+            lines += [f"![{record.name}: {what}{at}](charts/{chart.name})", ""]
+        lines += [f"### Every grid point{at}", ""]
+        points = distinct_points(mine)
+        folded = len(points) > FOLD_POINTS  # long: the verdicts above stay in sight
+        if folded:
+            lines += [
+                f"<details><summary>{len(points)} grid points, a table each (click to "
+                "open)</summary>",
+                "",
+            ]
+        for params in points:
+            lines += [f"#### {point_label(params, rtt)}", ""]
+            lines += _point_table([m for m in mine if m.params == params], record)
+            lines.append("")
+        if folded:
+            lines += ["</details>", ""]
+    return lines

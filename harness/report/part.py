@@ -1,0 +1,30 @@
+"""What a runner's report section reads: one scenario of a stored run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.results.records import Measurement, RunRecord, ScenarioRecord
+
+
+@dataclass(frozen=True)
+class ScenarioPart:
+    """One scenario's record and measurements, the run they belong to, its folder (for charts)
+    and its stored samples."""
+
+    run: RunRecord
+    record: ScenarioRecord
+    measurements: list[Measurement]
+    folder: Path
+    samples: dict[str, np.ndarray]
+
+    @property
+    def rtts(self) -> list[float]:
+        return self.record.rtts_ms or [0.0]
+
+    def at(self, rtt: float) -> list[Measurement]:
+        """The measurements made at one simulated rtt."""
+        return [m for m in self.measurements if m.rtt_ms == rtt]

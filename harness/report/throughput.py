@@ -1,0 +1,382 @@
+"""The report section of a throughput scenario: requests/s and p99 against pool size, the knee.
+
+The knee of a pool kind at a client count is the smallest pool size whose requests/s reach 95% of
+the best that kind reached at that client count (within the 95% CI of its requests/s, so noise
+does not push the knee out): past it, more connections buy no throughput.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.report.charts import throughput_chart
+from harness.report.part import ScenarioPart
+from harness.report.units import duration, rtt_text
+from harness.results.rates import compare_rates
+from harness.results.records import AxisValue, Measurement, RunRecord, ScenarioRecord, metric_value
+
+KNEE_SHARE = 0.95
+SATURATED_CPU_PCT = 90.0
+
+
+@dataclass(frozen=True)
+class Knee:
+    variant: str
+    clients: AxisValue
+    size: AxisValue
+    ops: float
+    best_ops: float
+    p99_at_knee_us: float | None
+    p99_at_largest_us: float | None
+    largest_size: AxisValue
+    client_cpu_pct: float | None
+    peak_connections: float | None  # an overflowing pool opens more than its size
+    starved_clients: float | None  # completed nothing in the window: its rate hides them
+
+
+def _ok(ms: list[Measurement]) -> list[Measurement]:
+    return [m for m in ms if m.status == "ok" and "ops_per_s" in m.metrics]
+
+
+def find_knees(record: ScenarioRecord, ms: list[Measurement]) -> list[Knee]:
+    """One knee per (pool kind, client count) measured at two or more pool sizes."""
+    axis, clients_axis = record.knee_axis, record.clients_axis
+    if not axis or not clients_axis:
+        return []
+    knees = []
+    for clients in dict(record.axes)[clients_axis]:
+        for variant in record.variants:
+            line = sorted(
+                (m for m in _ok(ms) if m.variant == variant and m.params[clients_axis] == clients),
+                key=lambda m: float(m.params[axis]),
+            )
+            if len(line) < 2:
+                continue
+            best = max(m.metrics["ops_per_s"].value for m in line)
+            knee = next(
+                m
+                for m in line
+                if (m.metrics["ops_per_s"].ci_high or m.metrics["ops_per_s"].value)
+                >= KNEE_SHARE * best
+            )
+            knees.append(
+                Knee(
+                    variant=variant,
+                    clients=clients,
+                    size=knee.params[axis],
+                    ops=knee.metrics["ops_per_s"].value,
+                    best_ops=best,
+                    p99_at_knee_us=metric_value(knee, "p99_us"),
+                    p99_at_largest_us=metric_value(line[-1], "p99_us"),
+                    largest_size=line[-1].params[axis],
+                    client_cpu_pct=metric_value(knee, "client_cpu_pct"),
+                    peak_connections=metric_value(knee, "peak_connections"),
+                    starved_clients=metric_value(knee, "starved_clients"),
+                )
+            )
+    return knees
+
+
+def _best_of(
+    ms: list[Measurement], variant: str, clients_axis: str, clients: AxisValue
+) -> Measurement | None:
+    here = [m for m in _ok(ms) if m.variant == variant and m.params[clients_axis] == clients]
+    return max(here, key=lambda m: m.metrics["ops_per_s"].value, default=None)
+
+
+def _rule_of_thumb(run: RunRecord) -> tuple[int, str]:
+    cores = run.server.get("cores") or run.environment.get("cores") or 1
+    spindles = 1
+    return (
+        int(cores) * 2 + spindles,
+        f"the classic `cores * 2 + spindles` rule gives {int(cores)} * 2 + {spindles} = "
+        f"{int(cores) * 2 + spindles} (server cores: {cores}; one SSD counted as one spindle)",
+    )
+
+
+def _ops_cell(m: Measurement | None) -> str:
+    if m is None:
+        return ""
+    if m.status != "ok" or "ops_per_s" not in m.metrics:
+        return f"**{m.status.upper()}**"
+    ops = m.metrics["ops_per_s"]
+    p99 = metric_value(m, "p99_us")
+    text = f"{ops.value:,.0f} ({ops.ci_low or 0:,.0f}-{ops.ci_high or 0:,.0f})"
+    text = f"**{text}**" if m.is_best else text
+    starved = metric_value(m, "starved_clients")
+    return (
+        text
+        + (f" · {duration(p99)}" if p99 is not None else "")
+        + (f" · {starved:.0f} starved" if starved else "")
+    )
+
+
+def _diagnostics(m: Measurement) -> str:
+    def num(metric: str) -> str:
+        value = metric_value(m, metric)
+        return "" if value is None else f"{value:,.0f}"
+
+    waits = [metric_value(m, "checkout_wait_p50_us"), metric_value(m, "checkout_wait_p99_us")]
+    wait = " / ".join(duration(w) for w in waits if w is not None)
+    trouble = int(
+        sum(metric_value(m, k) or 0 for k in ("errors", "checkout_timeouts", "hung_clients"))
+    )
+    trips = metric_value(m, "round_trips_per_op")
+    return (
+        f"| {m.variant} | {m.params.get('pool_size', '')} | {wait} | "
+        f"{'' if trips is None else f'{trips:.1f}'} | {num('peak_connections')} | "
+        f"{num('client_cpu_pct')}% | {num('server_cpu_pct')}% | {trouble} | "
+        f"{num('starved_clients')} |"
+    )
+
+
+def render_throughput(
+    run: RunRecord,
+    record: ScenarioRecord,
+    ms: list[Measurement],
+    folder: Path,
+    rtt: float,
+    samples: dict[str, np.ndarray],
+) -> list[str]:
+    """The verdicts at one rtt (knees, comparisons, round trips, unfair checkout, no pool,
+    problems), then a chart and tables per client count."""
+    axis, clients_axis = record.knee_axis or "pool_size", record.clients_axis or "clients"
+    at = f" at rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
+    knees = find_knees(record, ms)
+    lines = [f"### Verdicts{at}", ""]
+    lines += _knee_lines(run, record, knees, axis, clients_axis)
+    lines += _comparison_lines(record, ms, samples, axis, clients_axis)
+    lines += _trips_lines(ms)
+    lines += _unfair_lines(record, ms, clients_axis)
+    lines += _no_pool_lines(record, ms, axis, clients_axis)
+    lines += _problem_lines(ms)
+    lines.append("")
+    lines += _client_tables(record, ms, folder, rtt, at, knees, axis, clients_axis)
+    return lines
+
+
+def _knee_lines(
+    run: RunRecord, record: ScenarioRecord, knees: list[Knee], axis: str, clients_axis: str
+) -> list[str]:
+    """Where each pool kind's requests/s stops rising, per client count, against the rule."""
+    rule, rule_text = _rule_of_thumb(run)
+    lines = []
+    lines.append(
+        f"- Knee = the smallest {axis} reaching {KNEE_SHARE:.0%} of the best requests/s that "
+        f"pool kind reached at that client count; {rule_text}."
+    )
+    cpu_bound = [
+        k for k in knees if k.client_cpu_pct is not None and k.client_cpu_pct >= SATURATED_CPU_PCT
+    ]
+    if knees and len(cpu_bound) == len(knees):
+        lines.append(
+            f"- At every knee the client process used {SATURATED_CPU_PCT:.0f}% or more of its "
+            "core: the load generator, not the pool or the server, was the limit, so the "
+            "requests/s below are a floor of what the pools can do."
+        )
+    for clients in dict(record.axes)[clients_axis]:
+        mine = [k for k in knees if k.clients == clients]
+        if not mine:
+            continue
+        lines.append(f"- **{clients} clients**:")
+        for k in sorted(mine, key=lambda k: -k.ops):
+            p99 = ""
+            if k.p99_at_knee_us is not None and k.p99_at_largest_us is not None:
+                p99 = (
+                    f"; p99 {duration(k.p99_at_knee_us)} there, {duration(k.p99_at_largest_us)} "
+                    f"at {axis}={k.largest_size}"
+                )
+            notes = ""
+            if k in cpu_bound and len(cpu_bound) < len(knees):
+                notes = f" — client CPU {k.client_cpu_pct:.0f}% of its core: the load generator was the limit"
+            if k.peak_connections is not None and k.peak_connections > float(k.size):
+                notes += f"; it opened up to {k.peak_connections:.0f} connections there"
+            if k.starved_clients:
+                notes += (
+                    f"; **{k.starved_clients:.0f} of {clients} clients completed nothing** "
+                    "there (unfair checkout)"
+                )
+            versus = (
+                "at" if float(k.size) == rule else ("below" if float(k.size) < rule else "above")
+            )
+            rising = ""
+            if k.size == k.largest_size:
+                p99, rising = "", f"; still rising at the largest {axis} measured"
+            lines.append(
+                f"  - {k.variant}: knee at {axis}={k.size} ({versus} the rule's {rule}), "
+                f"{k.ops:,.0f} requests/s (best {k.best_ops:,.0f}){p99}{rising}{notes}"
+            )
+    return lines
+
+
+def _comparison_lines(
+    record: ScenarioRecord,
+    ms: list[Measurement],
+    samples: dict[str, np.ndarray],
+    axis: str,
+    clients_axis: str,
+) -> list[str]:
+    """Each comparison at each client count, both sides at their best pool size."""
+    lines = []
+    for fast, slow in record.comparisons:
+        for clients in dict(record.axes)[clients_axis]:
+            a = _best_of(ms, fast, clients_axis, clients)
+            b = _best_of(ms, slow, clients_axis, clients)
+            if a is None or b is None:
+                continue
+            if (c := compare_rates(samples, a, b)) is None:
+                continue
+            ra, rb = a.metrics["ops_per_s"], b.metrics["ops_per_s"]
+            lines.append(
+                f"- {fast} vs {slow} at {clients} clients, each at its best {axis} "
+                f"({a.params[axis]} / {b.params[axis]}): {ra.value:,.0f} vs {rb.value:,.0f} "
+                f"requests/s = {c.text()}."
+            )
+    return lines
+
+
+def _trips_lines(ms: list[Measurement]) -> list[str]:
+    lines = []
+    trips = {
+        m.variant: m.metrics["round_trips_per_op"].value
+        for m in ms
+        if "round_trips_per_op" in m.metrics
+    }
+    if trips:
+        lines.append(
+            "- Round trips per request (counted on a pool of one connection, writes included): "
+            + ", ".join(
+                f"{name} {value:.1f}" for name, value in sorted(trips.items(), key=lambda t: t[1])
+            )
+            + "."
+        )
+    return lines
+
+
+def _unfair_lines(record: ScenarioRecord, ms: list[Measurement], clients_axis: str) -> list[str]:
+    """Pools under which some clients completed nothing while others were served."""
+    lines = []
+    for variant in record.variants:
+        points = [m for m in _ok(ms) if m.variant == variant]
+        unfair = [m for m in points if metric_value(m, "starved_clients")]
+        if unfair:
+            worst = max(unfair, key=lambda m: metric_value(m, "starved_clients") or 0)
+            lines.append(
+                f"- **Unfair checkout — {variant}**: at {len(unfair)} of {len(points)} points "
+                "some clients completed no request in the whole measured window while others "
+                f"were served (worst: {metric_value(worst, 'starved_clients'):.0f} of "
+                f"{worst.params[clients_axis]} clients at {worst.label}). Their wait is not in "
+                "its percentiles, which count completed requests: its p99 looks better than what "
+                "its unlucky clients saw."
+            )
+    return lines
+
+
+def _no_pool_lines(
+    record: ScenarioRecord, ms: list[Measurement], axis: str, clients_axis: str
+) -> list[str]:
+    """The baseline (no pool) against the best pool at each client count."""
+    lines = []
+    baseline = record.baseline
+    for clients in dict(record.axes)[clients_axis]:
+        base = next(
+            (m for m in _ok(ms) if m.variant == baseline and m.params[clients_axis] == clients),
+            None,
+        )
+        pooled = [m for m in _ok(ms) if m.variant != baseline and m.params[clients_axis] == clients]
+        if base is None or not pooled:
+            continue
+        top = max(pooled, key=lambda m: m.metrics["ops_per_s"].value)
+        lines.append(
+            f"- Without a pool ({baseline}) at {clients} clients: "
+            f"{base.metrics['ops_per_s'].value:,.0f} requests/s; the best pool "
+            f"({top.variant}, {axis}={top.params[axis]}) did "
+            f"{top.metrics['ops_per_s'].value / base.metrics['ops_per_s'].value:.1f}x that."
+        )
+    return lines
+
+
+def _problem_lines(ms: list[Measurement]) -> list[str]:
+    """Variants that were WRONG or FAILED, and points with errors, timeouts or hung clients."""
+    lines = []
+    for m in ms:
+        if m.status in ("wrong", "failed"):
+            lines.append(f"- **{m.status.upper()}**: {m.variant} at {m.label}: {m.detail}")
+        elif m.status == "ok" and any(
+            metric_value(m, k) for k in ("errors", "checkout_timeouts", "hung_clients")
+        ):
+            lines.append(
+                f"- {m.variant} at {m.label}: {metric_value(m, 'errors'):.0f} errors, "
+                f"{metric_value(m, 'checkout_timeouts'):.0f} checkout timeouts, "
+                f"{metric_value(m, 'hung_clients'):.0f} hung clients ({m.detail})"
+            )
+    return lines
+
+
+def _client_tables(
+    record: ScenarioRecord,
+    ms: list[Measurement],
+    folder: Path,
+    rtt: float,
+    at: str,
+    knees: list[Knee],
+    axis: str,
+    clients_axis: str,
+) -> list[str]:
+    """Per client count: the chart, requests/s per pool size, and the diagnostics."""
+    lines: list[str] = []
+    for clients in dict(record.axes)[clients_axis]:
+        here = [m for m in ms if m.params.get(clients_axis) == clients]
+        if not here:
+            continue
+        suffix = f"-rtt{rtt:g}ms" if at else ""
+        chart = folder / "charts" / f"{record.name}-{clients}-clients{suffix}.png"
+        lines += [f"### {clients} clients{at}", ""]
+        if throughput_chart(
+            record, here, chart, clients, [k for k in knees if k.clients == clients], at
+        ):
+            lines += [f"![{record.name} at {clients} clients{at}](charts/{chart.name})", ""]
+        sizes = sorted({m.params[axis] for m in here}, key=float)
+        variants = [v for v in record.variants if any(m.variant == v for m in here)]
+        lines += [
+            "Requests/s (95% CI) · p99 of the whole request (checkout + work + release):",
+            "",
+            f"| {axis} | " + " | ".join(variants) + " |",
+            "|---|" + "---|" * len(variants),
+        ]
+        for size in sizes:
+            cells = [
+                _ops_cell(
+                    next((m for m in here if m.variant == v and m.params[axis] == size), None)
+                )
+                for v in variants
+            ]
+            lines.append(f"| {size} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "<details><summary>Checkout wait, connections, CPU and errors at every point</summary>",
+            "",
+            f"| variant | {axis} | checkout wait p50 / p99 | round trips/request | "
+            "server connections (peak) | client CPU | server CPU | errors + timeouts + hung | "
+            "starved clients |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *(_diagnostics(m) for m in here if m.status == "ok" and "ops_per_s" in m.metrics),
+            "",
+            "</details>",
+            "",
+        ]
+    return lines
+
+
+def section(part: ScenarioPart) -> list[str]:
+    """The throughput section at every rtt the scenario ran at."""
+    return [
+        line
+        for rtt in part.rtts
+        for line in render_throughput(
+            part.run, part.record, part.at(rtt), part.folder, rtt, part.samples
+        )
+    ]

@@ -1,0 +1,1 @@
+"""Results: the records a run keeps, their atomic store, and the statistics behind them."""

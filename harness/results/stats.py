@@ -1,0 +1,163 @@
+"""Percentiles, bootstrap confidence intervals and the verdicts built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.results.records import Metric
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+_CHUNK_ELEMENTS = 4_000_000  # bounds the memory of one bootstrap step
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A sample of per-operation durations (any unit; the caller keeps it consistent)."""
+
+    n: int
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    max: float
+    min: float
+    median_ci_low: float
+    median_ci_high: float
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """median(a) / median(b) (or mean over mean) with its bootstrap confidence interval."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def significant(self) -> bool:
+        """True when the interval excludes 1 (a real difference at the chosen confidence)."""
+        return self.ci_low > 1.0 or self.ci_high < 1.0
+
+    def inverse(self) -> Ratio:
+        """b over a, from the same resamples (so a verdict can keep the declared pair order)."""
+        return Ratio(1.0 / self.value, 1.0 / self.ci_high, 1.0 / self.ci_low)
+
+
+def bootstrap_medians(
+    samples: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+) -> np.ndarray:
+    """Medians of `resamples` bootstrap resamples of `samples`."""
+    data = np.asarray(samples, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no samples")
+    per_chunk = max(1, _CHUNK_ELEMENTS // data.size)
+    out = np.empty(resamples, dtype=np.float64)
+    for start in range(0, resamples, per_chunk):
+        stop = min(resamples, start + per_chunk)
+        idx = rng.integers(0, data.size, size=(stop - start, data.size))
+        out[start:stop] = np.median(data[idx], axis=1)
+    return out
+
+
+def _interval(values: np.ndarray, method: Any = "linear") -> tuple[float, float]:
+    tail = (1.0 - CONFIDENCE) / 2.0
+    low, high = np.quantile(values, [tail, 1.0 - tail], method=method)
+    return float(low), float(high)
+
+
+def summarise(samples: np.ndarray, rng: np.random.Generator) -> Summary:
+    data = np.asarray(samples, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no samples")
+    p50, p90, p99, p999 = np.percentile(data, [50, 90, 99, 99.9])
+    low, high = _interval(bootstrap_medians(data, rng))
+    return Summary(
+        n=int(data.size),
+        mean=float(data.mean()),
+        p50=float(p50),
+        p90=float(p90),
+        p99=float(p99),
+        p999=float(p999),
+        max=float(data.max()),
+        min=float(data.min()),
+        median_ci_low=low,
+        median_ci_high=high,
+    )
+
+
+def median_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Ratio:
+    """How many times slower a is than b (median over median), resampling both independently."""
+    point = float(np.median(a) / np.median(b))
+    boot = bootstrap_medians(a, rng) / bootstrap_medians(b, rng)
+    low, high = _interval(boot)
+    return Ratio(point, low, high)
+
+
+def speed_sentence(fast: str, slow: str, ratio: Ratio, where: str) -> str:
+    """The verdict on `slow` against `fast`, given ratio = slow/fast."""
+    if not ratio.significant:
+        return (
+            f"{fast} vs {slow}: no significant difference{where} "
+            f"(ratio {ratio.value:.2f}, 95% CI {ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
+        )
+    return (
+        f"{fast} is {ratio.value:.2f}x faster than {slow}{where} "
+        f"(95% CI {ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
+    )
+
+
+def bootstrap_means(
+    values: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+) -> np.ndarray:
+    """Means of `resamples` bootstrap resamples of a few measurements (one value: itself)."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no values")
+    if data.size == 1:
+        return np.full(resamples, data[0])
+    idx = rng.integers(0, data.size, size=(resamples, data.size))
+    return data[idx].mean(axis=1)
+
+
+def mean_ci(
+    values: np.ndarray | list[float], rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+) -> tuple[float, float, float]:
+    """Mean of a few measurements (e.g. ops/s per time slice) and a bootstrap 95% CI of it."""
+    data = np.asarray(values, dtype=np.float64)
+    low, high = _interval(bootstrap_means(data, rng, resamples))
+    return float(data.mean()), low, high
+
+
+def mean_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Ratio:
+    """mean(a) / mean(b), e.g. two variants' requests/s from their time slices, with a
+    bootstrap CI resampling both independently. b's mean must be above 0.
+
+    A resample of b made only of empty slices gives an infinite ratio (kept: it is "far
+    above"), one where both are empty no ratio at all (dropped); the interval is read off the
+    sorted resamples without interpolating, which infinities would turn into NaN."""
+    point = float(np.mean(a) / np.mean(b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = bootstrap_means(a, rng) / bootstrap_means(b, rng)
+    boot = boot[~np.isnan(boot)]
+    if boot.size == 0:
+        return Ratio(point, point, point)
+    low, high = _interval(boot, method="inverted_cdf")
+    return Ratio(point, low, high)
+
+
+def latency_metrics(s: Summary) -> dict[str, Metric]:
+    """The per-operation latency metrics every runner reports, in µs (the summary's unit)."""
+    return {
+        "median_us": Metric(s.p50, "us", s.median_ci_low, s.median_ci_high, s.n),
+        "mean_us": Metric(s.mean, "us", n=s.n),
+        "p90_us": Metric(s.p90, "us", n=s.n),
+        "p99_us": Metric(s.p99, "us", n=s.n),
+        "p999_us": Metric(s.p999, "us", n=s.n),
+        "max_us": Metric(s.max, "us", n=s.n),
+        "min_us": Metric(s.min, "us", n=s.n),
+    }

@@ -1,0 +1,185 @@
+"""Run folders and their atomic writes: results/<run-id>/{run.json, measurements.csv, ...}.
+
+Every file is written to a temp file in the same folder and renamed into place, so a reader
+(or an interrupted run) never sees half a file and an earlier run is never touched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import UserError
+from harness.results.records import RunRecord, decode_run, encode_run
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # readable like any other file the user writes
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def new_run_id(git_sha: str, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{git_sha}"
+
+
+MIN_FREE_BYTES = 50 * 1024 * 1024  # a full run's run.json, samples and charts, with room to spare
+
+
+def check_writable(out_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Fails before any measuring when results cannot be written there: a read-only or
+    unwritable folder, or a disk with less than `min_free_bytes` free."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".write-check-")
+        try:
+            os.write(fd, b"x" * 65536)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+        free = shutil.disk_usage(out_dir).free
+    except OSError as exc:
+        raise UserError(
+            f"--out {out_dir}: cannot write results there ({exc.strerror or exc})"
+        ) from None
+    if free < min_free_bytes:
+        raise UserError(
+            f"--out {out_dir}: only {free / 2**20:.1f} MiB free on that disk; a run needs at "
+            f"least {min_free_bytes / 2**20:.0f} MiB"
+        )
+
+
+def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:
+    """One row per (measurement, metric): run_id, scenario, variant, each grid axis, the rtt it
+    was measured at (ms, 0 on loopback), metric, value..."""
+    all_axes: list[str] = []
+    for names in axis_names.values():
+        all_axes += [n for n in names if n not in all_axes]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "run_id",
+            "scenario",
+            "variant",
+            *all_axes,
+            "rtt_ms",
+            "status",
+            "metric",
+            "value",
+            "unit",
+            "ci_low",
+            "ci_high",
+            "n",
+        ]
+    )
+    for m in run.measurements:
+        axes = [*(m.params.get(name, "") for name in all_axes), f"{m.rtt_ms:g}"]
+        if not m.metrics:
+            writer.writerow(
+                [run.run_id, m.scenario, m.variant, *axes, m.status, "", "", "", "", "", ""]
+            )
+        for name, metric in m.metrics.items():
+            writer.writerow(
+                [
+                    run.run_id,
+                    m.scenario,
+                    m.variant,
+                    *axes,
+                    m.status,
+                    name,
+                    f"{metric.value:.6g}",
+                    metric.unit,
+                    "" if metric.ci_low is None else f"{metric.ci_low:.6g}",
+                    "" if metric.ci_high is None else f"{metric.ci_high:.6g}",
+                    "" if metric.n is None else metric.n,
+                ]
+            )
+    return buffer.getvalue().encode()
+
+
+def write_tidy_csv(folder: Path, run: RunRecord) -> None:
+    """measurements.csv, derived from run.json's record (so `report` can rebuild it too)."""
+    axis_names = {s.name: [a for a, _ in s.axes] for s in run.scenarios}
+    write_atomic(folder / "measurements.csv", tidy_csv(run, axis_names))
+
+
+def sample_key(scenario: str, variant: str, label: str) -> str:
+    """Where one measurement's raw per-operation durations (ns) are kept in samples.npz."""
+    return f"{scenario}|{variant}|{label}"
+
+
+def rate_key(scenario: str, variant: str, label: str) -> str:
+    """Where a load measurement's requests/s per time slice are kept, beside its durations."""
+    return f"{sample_key(scenario, variant, label)}|per_s"
+
+
+class RunFolder:
+    """One run's folder; every save rewrites its files atomically."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.path = root / run_id
+        self.samples: dict[str, np.ndarray] = {}
+
+    def save(self, run: RunRecord) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path / "run.json", encode_run(run))
+        write_tidy_csv(self.path, run)
+        if self.samples:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, allow_pickle=False, **self.samples)
+            write_atomic(self.path / "samples.npz", buffer.getvalue())
+
+
+def load_run(folder: Path) -> tuple[RunRecord, dict[str, np.ndarray]]:
+    """A stored run and its raw samples (empty if samples.npz is absent)."""
+    run_file = folder / "run.json"
+    if not folder.exists():
+        raise UserError(f"{folder}: no such folder; give a run folder under results/")
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder; give a run folder under results/")
+    if not run_file.is_file():
+        raise UserError(f"{folder}: no run.json there; give a folder under results/")
+    try:
+        data = run_file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{run_file}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        run = decode_run(data)
+    except Exception as exc:
+        raise UserError(f"{run_file}: not a valid run file ({str(exc).splitlines()[0]})") from None
+    samples: dict[str, np.ndarray] = {}
+    npz = folder / "samples.npz"
+    if npz.is_file():
+        try:
+            with np.load(npz) as data:
+                samples = {key: data[key] for key in data.files}
+        except Exception as exc:
+            raise UserError(
+                f"{npz}: the raw samples are unreadable ({type(exc).__name__}); the run's "
+                "verdicts and comparisons need them"
+            ) from None
+    return run, samples

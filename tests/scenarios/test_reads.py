@@ -1,0 +1,129 @@
+"""The reads scenario and its native ceiling."""
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+from harness.measure.ceilings import (
+    NativeQuery,
+    parse_summary_tps,
+    parse_transaction_log,
+    run_pgbench,
+)
+from harness.runners.base import PointJob, RunOptions
+from harness.runners.latency import Timing, measure_point
+from harness.scenario.grid import Params
+from scenarios.reads import scenario
+
+TINY = Timing(warmup_s=0.0, measure_s=0.01, min_samples=2, max_samples=3, slice_s=0.005)
+
+
+@pytest.mark.parametrize("rows", [1, 100, 10_000])
+def test_every_variant_returns_the_canonical_rows(server, dataset, probe, rows):
+    results = measure_point(
+        PointJob(
+            scenario,
+            list(scenario.variants.values()),
+            Params((("rows", rows),)),
+            server,
+            dataset.spec,
+            TINY,
+            probe,
+            options=RunOptions(run_natives=False),
+        )
+    )
+    assert {r.variant: (r.status, r.detail) for r in results} == {
+        v: ("ok", "") for v in scenario.variants
+    }
+    for r in results:
+        assert r.cold_ns is not None and r.cold_ns > 0, "first call timed apart from steady state"
+        assert r.samples_ns, "steady-state samples exist"
+        assert r.statements.statements == 1, r.variant
+        assert r.statements.rows == rows, r.variant
+        assert r.statements.round_trips >= 1, r.variant
+    trips = {r.variant: r.statements.round_trips for r in results}
+    # raw drivers, prepared or not, need one round trip; the engine adds BEGIN and ROLLBACK
+    assert trips["asyncpg_fetch"] == trips["asyncpg_prepared"] == trips["psycopg_unprepared"] == 1
+    assert trips["core_select"] > trips["psycopg_unprepared"]
+
+
+def test_canonical_rows_are_the_requested_users(server, dataset):
+    import asyncio
+
+    from harness.scenario.context import Context
+
+    loop = asyncio.new_event_loop()
+    ctx = Context(server, Params((("rows", 100),)), dataset.spec, loop)
+    try:
+        rows = scenario.canonical(
+            loop.run_until_complete(scenario.variants["asyncpg_fetch"].fn(ctx))
+        )
+    finally:
+        ctx.close()
+        loop.close()
+    assert [r[0] for r in rows] == list(range(1, 101))
+    assert rows[0][1] == "user1@example.com"
+
+
+def test_pgbench_reference_is_parsed_from_a_real_run(server, dataset):
+    query = NativeQuery("pgbench_prepared", "SELECT id FROM users WHERE id = 1", "prepared", "")
+    result = run_pgbench(server, query, seconds=1)
+    assert result.error == ""
+    assert result.tps > 100
+    assert result.samples_us.size > 100
+    # one client, one statement per transaction: latency x throughput is about one second
+    assert 0.5 < np.mean(result.samples_us) * 1e-6 * result.tps < 1.2
+
+
+def test_pgbench_output_parsers():
+    assert parse_summary_tps(
+        "latency average = 0.101 ms\ntps = 9876.543210 (without initial connection time)\n"
+    ) == pytest.approx(9876.54321)
+    log = "0 0 153 0 1764130000 123456\n0 1 97 0 1764130000 223456\n0 2 101 0 1764130000 323456\n"
+    assert parse_transaction_log(log).tolist() == [153, 97, 101]
+    with pytest.raises(ValueError):
+        parse_summary_tps("nothing useful")
+
+
+def test_pgbench_failure_is_reported_not_raised(server):
+    bad = NativeQuery("pgbench_prepared", "SELECT nope FROM missing_table", "prepared", "")
+    result = run_pgbench(server, bad, seconds=1)
+    assert result.error.startswith("pgbench failed")
+    assert result.samples_us.size == 0
+
+
+def test_without_pgbench_the_scenario_runs_and_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATTERNBENCH_PGBENCH", str(tmp_path / "no-pgbench-here"))
+    code = main([
+        "run", "--postgres", "embedded", "--scenario", "reads", "--grid", "rows=1",
+        "--variant", "asyncpg_fetch", "--out", str(tmp_path / "out"),
+    ])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "pgbench was not found" in out and "native ceiling is left out" in out
+    (folder,) = list((tmp_path / "out").iterdir())
+    run = json.loads((folder / "run.json").read_text())
+    assert {m["kind"] for m in run["measurements"]} == {"variant"}
+    assert {m["variant"] for m in run["measurements"]} == {"core_select", "asyncpg_fetch"}
+    ratio = next(m for m in run["measurements"] if m["variant"] == "core_select")["metrics"]
+    assert "ratio_to_asyncpg_fetch" in ratio
+
+
+def test_with_pgbench_the_report_has_the_native_rows_and_ratios(tmp_path):
+    code = main([
+        "run", "--postgres", "embedded", "--scenario", "reads", "--grid", "rows=1,100",
+        "--variant", "asyncpg_fetch", "--variant", "orm_entities", "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert code == 0
+    (folder,) = list(tmp_path.iterdir())
+    run = json.loads((folder / "run.json").read_text())
+    natives = [m for m in run["measurements"] if m["kind"] == "native"]
+    assert {m["variant"] for m in natives} == {"pgbench_prepared", "pgbench_simple"}
+    assert not any(m["is_best"] for m in natives), "a native ceiling is never the best variant"
+    orm = next(m for m in run["measurements"] if m["variant"] == "orm_entities")["metrics"]
+    assert {"ratio_to_pgbench_prepared", "ratio_to_asyncpg_fetch", "cold_us"} <= set(orm)
+    text = (folder / "report.md").read_text()
+    assert "| *pgbench_prepared* (native ceiling) |" in text
+    assert "× asyncpg_fetch" in text and "× pgbench_prepared" in text
