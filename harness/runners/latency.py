@@ -24,6 +24,7 @@ from harness.runners.base import (
     PointJob,
     PointOutcome,
     RunOptions,
+    StepCallback,
     VariantOutcome,
     declared_connections,
     frozen_gc,
@@ -37,7 +38,6 @@ from harness.scenario.grid import Params
 from harness.scenario.spec import Scenario, Variant
 from harness.server.target import ServerTarget
 
-StepCallback = Callable[[str, float], None]
 NAN = float("nan")
 Setup = Callable[[Context], None] | None
 

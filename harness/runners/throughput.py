@@ -47,8 +47,6 @@ from harness.scenario.grid import Params
 from harness.scenario.spec import Scenario, Variant
 from harness.server.target import ServerTarget
 
-StepCallback = Callable[[str, float], None]
-
 
 @dataclass(frozen=True)
 class ThroughputTiming:

@@ -205,19 +205,23 @@ def _scenario(*extra, **changes) -> tuple[Scenario, list]:
     ), variants
 
 
+def _measure(server, scenario, variants, timing=TIMING, options=None):
+    """The http runner at POINT against the session's server and the shared dataset."""
+    job = PointJob(
+        scenario,
+        variants,
+        POINT,
+        server,
+        http.dataset,
+        timing,
+        options=RunOptions(http=options or HttpOptions()),
+    )
+    return measure_http_point(job)
+
+
 def test_apps_agree_then_each_is_loaded_and_everything_stops(server, dataset):
     variants = [http.variants["fastapi_orm"], http.variants["litestar_asyncpg"]]
-    results = measure_http_point(
-        PointJob(
-            http,
-            variants,
-            POINT,
-            server,
-            http.dataset,
-            TIMING,
-            options=RunOptions(http=HttpOptions()),
-        )
-    )
+    results = _measure(server, http, variants)
     for r in results:
         assert r.status == "ok", r.detail
         rec = r.outcome.recorded
@@ -234,17 +238,7 @@ def test_apps_agree_then_each_is_loaded_and_everything_stops(server, dataset):
 
 def test_an_app_that_answers_differently_is_wrong_and_not_loaded(server, dataset):
     scenario, variants = _scenario(_variant("liar", "tests.http_fixture.apps:wrong"))
-    reference, liar = measure_http_point(
-        PointJob(
-            scenario,
-            variants,
-            POINT,
-            server,
-            http.dataset,
-            TIMING,
-            options=RunOptions(http=HttpOptions()),
-        )
-    )
+    reference, liar = _measure(server, scenario, variants)
     assert reference.status == "ok"
     assert liar.status == "wrong" and "GET /users/1" in liar.detail and liar.outcome is None
     _no_app_or_locust_left()
@@ -253,17 +247,7 @@ def test_an_app_that_answers_differently_is_wrong_and_not_loaded(server, dataset
 def test_an_app_that_crashes_under_load_fails_with_the_reason(server, dataset):
     crash = _variant("crashing", "tests.http_fixture.apps:crashing", PB_CRASH_AFTER="150")
     scenario, variants = _scenario(crash)
-    reference, crashed = measure_http_point(
-        PointJob(
-            scenario,
-            variants,
-            POINT,
-            server,
-            http.dataset,
-            TIMING,
-            options=RunOptions(http=HttpOptions()),
-        )
-    )
+    reference, crashed = _measure(server, scenario, variants)
     assert reference.status == "ok"
     assert crashed.status == "failed" and "crashed during the load" in crashed.detail
     assert "exit code" in crashed.detail
@@ -272,17 +256,7 @@ def test_an_app_that_crashes_under_load_fails_with_the_reason(server, dataset):
 
 def test_a_locust_that_dies_fails_the_variant_and_nothing_is_left(server, dataset):
     scenario, variants = _scenario(locustfile=FIXTURES / "broken_locustfile.py")
-    (result,) = measure_http_point(
-        PointJob(
-            scenario,
-            variants,
-            POINT,
-            server,
-            http.dataset,
-            TIMING,
-            options=RunOptions(http=HttpOptions()),
-        )
-    )
+    (result,) = _measure(server, scenario, variants)
     assert result.status == "failed" and "no request in the measured window" in result.detail
     assert "broken on purpose" in result.detail
     _no_app_or_locust_left()
@@ -292,17 +266,7 @@ def test_granian_distributed_locust_and_constant_rate(server, dataset):
     variants = [http.variants["litestar_asyncpg"]]
     scenario = replace(http, reference="litestar_asyncpg", comparisons=())
     options = HttpOptions(ServeOptions(server="granian"), locust_workers=2, rate=100.0)
-    (result,) = measure_http_point(
-        PointJob(
-            scenario,
-            variants,
-            POINT,
-            server,
-            http.dataset,
-            HttpTiming(1.0, 2.0),
-            options=RunOptions(http=options),
-        )
-    )
+    (result,) = _measure(server, scenario, variants, timing=HttpTiming(1.0, 2.0), options=options)
     assert result.status == "ok", result.detail
     assert result.outcome.processes == 2 and result.outcome.recorded.processes == 2
     (m,) = http_measurements("http", POINT, [result], np.random.default_rng(1))

@@ -44,7 +44,6 @@ from harness.scenario.answers import AnswerCheck, first_difference
 from harness.scenario.grid import Params
 from harness.scenario.spec import Scenario, Skip
 
-StepCallback = Callable[[str, float], None]
 SATURATED = 0.9  # a process tree at 90% of the cores it can use is the bottleneck
 MACHINE_BUSY = 0.8  # else, all processes together at 80% of the machine's cores are
 
