@@ -143,7 +143,7 @@ def render_http(
     lines += [f"### Latency, failures and CPU{at}", ""]
     lines.append(
         "Latency is each request's own time as locust measured it (body read), in the measured "
-        "window only; locust's whole-run CSV figures are kept in run.json as `locust_*`. "
+        "window only; locust's own whole-run figures are kept in run.json as `locust_*`. "
         "CPU is % of one core over the window: app server, locust, PostgreSQL, the rest "
         "(*other*: the harness, the delay proxy at an rtt), and all processes on the machine (the app servers and locust may use every core; PostgreSQL is pinned "
         "to its own)."

@@ -21,8 +21,8 @@ from harness.errors import UserError
 from harness.results.records import Metric
 from harness.runners.base import PointJob, RunOptions
 from harness.runners.http.appserver import AppPlan, ServeOptions
-from harness.runners.http.locust import CpuSeries, read_summary
-from harness.runners.http.recorder import LoadSettings, Recorded, Recorder
+from harness.runners.http.locust import CpuSeries
+from harness.runners.http.recorder import LoadSettings, LocustSummary, Recorded, Recorder
 from harness.runners.http.runner import (
     HttpOptions,
     HttpTiming,
@@ -91,19 +91,35 @@ def test_settings_travel_through_the_environment(tmp_path):
     assert settings.per_user_rate() == 25.0
 
 
-def test_locust_csv_summary_is_read(tmp_path):
-    path = tmp_path / "x_stats.csv"
-    path.write_text(
-        "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
-        "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,"
-        "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n"
-        "GET,GET /users/{id},100,2,4,4.5,1,30,120,50.5,1.0,4,5,5,6,7,9,12,20,30,30,30\n"
-        ",Aggregated,100,2,4,4.5,1,30,120,50.5,1.0,4,5,5,6,7,9,12,20,30,30,30\n"
-    )
-    summary = read_summary(path)
+def test_locust_summary_is_written_whole_and_read_back(tmp_path):
+    out = tmp_path / "http-a"
+    assert LocustSummary.read(out) == {}  # locust died before writing it
+    LocustSummary(100, 2, 50.5, 4, 20, 30, 31).write(out)
+    assert not list(tmp_path.glob("*.tmp"))
+    summary = LocustSummary.read(out)
     assert summary["requests"] == 100 and summary["failures"] == 2
     assert summary["requests_per_s"] == 50.5 and summary["p99_ms"] == 20
-    assert read_summary(tmp_path / "missing.csv") == {}
+    LocustSummary.path(out).write_text('{"requests": 1')  # cut short: no figures, no crash
+    assert LocustSummary.read(out) == {}
+
+
+def test_a_locust_summary_short_of_the_window_is_left_out_and_said():
+    from harness.runners.http.locust import LocustOutcome
+    from harness.runners.http.runner import HttpResult
+
+    rec = Recorded(
+        np.linspace(0.01, 1.49, 100), np.full(100, 2.0), np.zeros(100, bool), {}, 1, (100.0,)
+    )
+    cpu = CpuSeries(at=[100.0, 101.5], seconds={"app": [0, 0.3]})
+    point = Params((("endpoint", "user"),))
+    for requests, kept in ((99.0, False), (100.0, True), (250.0, True)):
+        summary = {"requests": requests, "requests_per_s": 60.0}
+        outcome = LocustOutcome(rec, summary, cpu, 1, [0], "")
+        result = HttpResult("a", outcome=outcome, server_cores=1, measure_s=1.5)
+        (m,) = http_measurements("http", point, [result], np.random.default_rng(1))
+        assert ("locust_requests" in m.metrics) is kept, requests
+        assert ("locust_requests_per_s" in m.metrics) is kept
+        assert ("fewer than the 100 in the measured window" in m.detail) is not kept, m.detail
 
 
 def test_bottleneck_is_the_tree_nearest_its_core_count():

@@ -2,7 +2,7 @@
 
 locust monkey-patches the interpreter with gevent on import, so it never runs inside the harness.
 The harness passes its settings through the environment (`harness.runners.http.recorder.LoadSettings`),
-reads back the recorder's per-request files and locust's own CSV (its view, whole run, whole
+reads back the recorder's per-request files and locust's own summary (its view, whole run, whole
 milliseconds: kept as a cross-check), and samples the CPU of locust, the app server and
 PostgreSQL while the load runs. Every process it starts is gone when `run_locust` returns.
 """
@@ -10,7 +10,6 @@ PostgreSQL while the load runs. Every process it starts is gone when `run_locust
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 import os
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from harness import processes
 from harness.measure.cpu import CpuClock, MachineCpuClock
-from harness.runners.http.recorder import LoadSettings, Recorded
+from harness.runners.http.recorder import LoadSettings, LocustSummary, Recorded
 
 SAMPLE_EVERY_S = 0.2
 
@@ -90,7 +89,7 @@ class LocustOutcome:
     """One locust run: the recorded requests, locust's own summary, and CPU over time."""
 
     recorded: Recorded
-    summary: dict[str, float]  # locust's CSV "Aggregated" row (requests/s, failures, ms)
+    summary: dict[str, float]  # locust's own totals (`LocustSummary`), {} if it wrote none
     cpu: CpuSeries
     processes: int  # load-generating processes (1, or the number of workers)
     exit_codes: list[int]
@@ -124,14 +123,12 @@ def run_locust(
     log = work_dir / f"{settings.out.name}-locust.log"
     started: list[processes.subprocess.Popen[bytes]] = []
     try:
-        csv_prefix = work_dir / f"{settings.out.name}-locust"
         if options.workers > 0:
             port = processes.free_port()
             master_args = [
                 *base, "--master", "--master-bind-host", "127.0.0.1",
                 "--master-bind-port", str(port), "--expect-workers", str(options.workers),
                 "--expect-workers-max-wait", str(int(startup_allowance_s)),
-                "--csv", str(csv_prefix),
             ]  # fmt: skip
             started.append(processes.spawn(master_args, env=env, cpus=cpus, log=log))
             worker_args = [
@@ -142,9 +139,7 @@ def run_locust(
             for _ in range(options.workers):
                 started.append(processes.spawn(worker_args, env=env, cpus=cpus, log=log))
         else:
-            started.append(
-                processes.spawn([*base, "--csv", str(csv_prefix)], env=env, cpus=cpus, log=log)
-            )
+            started.append(processes.spawn(base, env=env, cpus=cpus, log=log))
         clocks: dict[str, CpuClock | MachineCpuClock] = {
             "locust": CpuClock(p.pid for p in started),
             "machine": MachineCpuClock(),
@@ -170,39 +165,12 @@ def run_locust(
         )
     return LocustOutcome(
         recorded=Recorded.load(work_dir, settings.out.name),
-        summary=read_summary(Path(f"{csv_prefix}_stats.csv")),
+        summary=LocustSummary.read(settings.out),
         cpu=sampler.series,
         processes=max(1, options.workers),
         exit_codes=exit_codes,
         log_tail=tail,
     )
-
-
-def read_summary(path: Path) -> dict[str, float]:
-    """locust's "Aggregated" row: requests, failures, requests/s and its percentiles (ms)."""
-    wanted = {
-        "Request Count": "requests",
-        "Failure Count": "failures",
-        "Requests/s": "requests_per_s",
-        "50%": "p50_ms",
-        "99%": "p99_ms",
-        "99.9%": "p999_ms",
-        "Max Response Time": "max_ms",
-    }
-    try:
-        with path.open(newline="") as f:
-            for row in csv.DictReader(f):
-                if row.get("Name") == "Aggregated":
-                    out = {}
-                    for column, key in wanted.items():
-                        try:
-                            out[key] = float(row.get(column, "") or "nan")
-                        except ValueError:
-                            out[key] = math.nan
-                    return out
-    except OSError:
-        pass
-    return {}
 
 
 def _tail(log: Path, lines: int = 3) -> str:

@@ -6,6 +6,10 @@ for requests that ended in the measured window: from `warmup_s` after this proce
 request, for `measure_s`. At exit each process writes one `.npz` file (atomically) that the
 harness merges; a distributed run (master + workers) gets one file per worker.
 
+locust's own whole-run view (`LocustSummary`) is written by the process that owns the totals (the
+local runner, or the master) once locust has stopped every user: its CSV files are rewritten only
+once a second and not at exit, so they can miss the run's last second or more.
+
 A locustfile uses it like this::
 
     from locust import FastHttpUser, events, task
@@ -20,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +135,56 @@ class Recorder:
         os.replace(tmp, path)
 
 
+@dataclass(frozen=True)
+class LocustSummary:
+    """locust's own totals over the whole run (ramp-up included; percentiles in whole ms)."""
+
+    requests: float
+    failures: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, total: Any) -> LocustSummary:
+        """From locust's aggregated `StatsEntry` (`environment.stats.total`)."""
+        return cls(
+            requests=float(total.num_requests),
+            failures=float(total.num_failures),
+            requests_per_s=float(total.total_rps),
+            p50_ms=float(total.get_response_time_percentile(0.5) or 0),
+            p99_ms=float(total.get_response_time_percentile(0.99) or 0),
+            p999_ms=float(total.get_response_time_percentile(0.999) or 0),
+            max_ms=float(total.max_response_time or 0),
+        )
+
+    @staticmethod
+    def path(out: Path) -> Path:
+        return out.parent / f"{out.name}-summary.json"
+
+    def write(self, out: Path) -> None:
+        path = self.path(out)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, out: Path) -> dict[str, float]:
+        """The summary's figures by name; {} when locust wrote none (it died, or never started)."""
+        try:
+            data = json.loads(cls.path(out).read_text())
+        except (OSError, ValueError):
+            return {}
+        wanted = {f.name for f in fields(cls)}
+        return {k: float(v) for k, v in data.items() if k in wanted}
+
+
 def install(events: Any, settings: LoadSettings) -> Recorder:
     """Hooks a Recorder into locust's events (`locust.events`) and returns it."""
     recorder = Recorder(settings)
+    environments: list[Any] = []  # the one locust Environment, from the init event
 
     def on_request(
         response_time: float = 0.0,
@@ -146,9 +197,24 @@ def install(events: Any, settings: LoadSettings) -> Recorder:
     def on_stop(**_kwargs: Any) -> None:
         recorder.write()
 
+    def on_init(environment: Any = None, **_kwargs: Any) -> None:
+        environments.append(environment)
+
+    def on_quit(**_kwargs: Any) -> None:
+        # fired after runner.quit(): every user stopped, workers' final reports merged
+        out = settings.out
+        if out is None or not environments:
+            return
+        environment = environments[0]
+        if type(environment.runner).__name__ == "WorkerRunner":
+            return  # a worker's stats are cleared at each report; the master holds the totals
+        LocustSummary.of(environment.stats.total).write(out)
+
+    events.init.add_listener(on_init)
     events.request.add_listener(on_request)
     events.test_stop.add_listener(on_stop)
     events.quitting.add_listener(on_stop)
+    events.quit.add_listener(on_quit)
     return recorder
 
 

@@ -13,6 +13,7 @@ that variant with the reason; the servers and locust processes are always stoppe
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -285,8 +286,10 @@ def http_measurements(
             metrics["error_rate"] = Metric(failures / max(1, rec.failed.size), "")
             if r.rate:
                 metrics["target_rate"] = Metric(r.rate, "requests/s")
-            for key, value in r.outcome.summary.items():
-                if value == value:  # not NaN
+            summary = r.outcome.summary
+            short = summary.get("requests", math.inf) < rec.times_ms.size  # it saw the whole run
+            for key, value in summary.items():
+                if value == value and not short:  # not NaN
                     metrics[f"locust_{key}"] = Metric(value, key.rsplit("_", 1)[-1])
             window = _window(r)
             cpu = {
@@ -323,6 +326,11 @@ def http_measurements(
             if rec.errors:
                 first = max(rec.errors, key=lambda k: rec.errors[k])
                 parts.append(f"most common failure: {first}")
+            if short:
+                parts.append(
+                    f"locust's own totals counted {summary['requests']:,.0f} requests, fewer "
+                    f"than the {rec.times_ms.size:,} in the measured window: left out"
+                )
             detail = "; ".join(parts)
         out.append(
             measurement(
