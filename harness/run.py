@@ -158,6 +158,11 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
     finally:
         probe.close()
     state.update()
+    variants = [m for m in run.measurements if m.scenario == plan.scenario.name]
+    variants = [m for m in variants if m.kind == "variant"]
+    if variants and not any(m.status in ("ok", "skipped") for m in variants):
+        state.update(status="failed", error="every variant failed or was wrong at every point")
+        rc.folder.save(run)
     return state.record
 
 

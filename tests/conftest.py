@@ -10,9 +10,20 @@ import pytest
 
 from harness.data.dataset import DatasetInfo, ensure_dataset
 from harness.measure.statements import StatementProbe
+from harness.results.running import ENV_RUNS_DIR
 from harness.server.embedded import EmbeddedPostgres
 from harness.server.target import ServerTarget
 from scenarios.loading import scenario as loading
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_run_slots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The session's runs take their slots among themselves, not among the machine's real runs
+    (a `make bench` going on beside `make test` must neither refuse nor be refused by them)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv(ENV_RUNS_DIR, str(tmp_path_factory.mktemp("run-slots")))
+    yield
+    mp.undo()
 
 
 @pytest.fixture(scope="session")

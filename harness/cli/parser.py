@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="when nothing progressed for S seconds and the server does not answer a new "
         "connection, the suite's own server is killed and replaced (default 60)",
     )
+    p.add_argument(
+        "--allow-concurrent",
+        action="store_true",
+        help="run even while another patternbench run goes on this machine (refused otherwise); "
+        "both share the cores, and the report says so",
+    )
     http = p.add_argument_group("http scenario")
     http.add_argument(
         "--app-server",

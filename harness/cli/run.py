@@ -17,7 +17,8 @@ from harness.report.console import RunProgress, summary_tables
 from harness.report.document import write_report
 from harness.report.units import duration, rtt_text
 from harness.results.records import RunRecord
-from harness.results.store import RunFolder, check_writable, new_run_id
+from harness.results.running import RunSlot
+from harness.results.store import RunFolder, check_writable
 from harness.run import Plan, RunContext, check_connection_budget, run_scenario
 from harness.runners.base import RunOptions
 from harness.runners.http.appserver import ServeOptions
@@ -50,12 +51,17 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     plans = build_plans(choice_of(args))
     check_writable(args.out)
     env = machine.describe()
-    run_id = new_run_id(env["git_sha"])
-    folder = RunFolder(args.out, run_id)
     started = time.monotonic()
     server = RestartableServer(args.postgres, allow_existing_tables=args.allow_existing_tables)
-    with server as target:
+    with RunSlot(args.allow_concurrent) as slot, server as target:
         check_connection_budget(plans, target)
+
+        def others(run: RunRecord) -> None:
+            run.concurrent_runs = slot.concurrent()
+
+        folder = RunFolder.new(args.out, env["git_sha"], before_save=others)
+        run_id = folder.run_id
+        slot.named(run_id, folder.path)
         console.print(
             f"PostgreSQL {target.version} ({target.provider}) at {target.display_url}; "
             f"profile {args.profile}; run {run_id}"
@@ -78,7 +84,15 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     for table in summary_tables(run):
         console.print(table)
     console.print(f"Results: {folder.path}/report.md  ({time.monotonic() - started:.0f} s)")
-    return 1 if failed else 0
+    problems = run.problems()
+    if run.concurrent_runs:
+        console.print(
+            f"[yellow]Other runs shared this machine[/yellow] ({', '.join(run.concurrent_runs)}): "
+            "its verdicts may not hold"
+        )
+    if problems:
+        console.print(f"[red]Exit code 1[/red]: {'; '.join(problems)}")
+    return 1 if problems or failed else 0
 
 
 def _new_run(

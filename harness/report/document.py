@@ -40,6 +40,12 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
         lines += [f"> **Partial run{why}.** Only what finished is below.", ""]
     for restart in run.server_restarts:
         lines += [f"> **Server restarted**: {restart}.", ""]
+    if run.concurrent_runs:
+        lines += [
+            f"> **Other patternbench runs shared this machine** ({', '.join(run.concurrent_runs)}"
+            "): they competed for the same cores, so these verdicts may not hold.",
+            "",
+        ]
     for note in run.notes:
         lines += [f"> **Note**: {note}", ""]
     dirty = " (uncommitted changes)" if env.get("git_dirty") else ""

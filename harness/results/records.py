@@ -92,6 +92,23 @@ class RunRecord(msgspec.Struct):
     rtt_select1_us: dict[str, float] = {}
     measurements: list[Measurement] = []
     notes: list[str] = []  # what happened to this run afterwards (e.g. data withdrawn, and why)
+    # other patternbench runs seen going on this machine while this one ran (--allow-concurrent)
+    concurrent_runs: list[str] = []
+
+    def problems(self) -> list[str]:
+        """What went wrong, one phrase each; empty when every variant was measured or skipped on
+        purpose (the exit code is 1 when this is not empty)."""
+        found = [f"scenario {s.name} failed" for s in self.scenarios if s.status != "ok"]
+        found += [f"PostgreSQL stopped answering ({len(self.server_restarts)}x)"] * bool(
+            self.server_restarts
+        )
+        for status in ("failed", "wrong"):
+            bad = [m for m in self.measurements if m.status == status]
+            if bad:
+                variants = sorted({f"{m.scenario}.{m.variant}" for m in bad})
+                shown = ", ".join(variants[:4]) + (", ..." if len(variants) > 4 else "")
+                found.append(f"{len(bad)} {status.upper()} measurement(s): {shown}")
+        return found
 
 
 def distinct_points(measurements: list[Measurement]) -> list[dict[str, AxisValue]]:

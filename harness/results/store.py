@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,13 +139,41 @@ def rate_key(scenario: str, variant: str, label: str) -> str:
 
 
 class RunFolder:
-    """One run's folder; every save rewrites its files atomically."""
+    """One run's folder; every save rewrites its files atomically. `before_save` may bring the
+    record up to date first (e.g. with the other runs seen on the machine)."""
 
-    def __init__(self, root: Path, run_id: str) -> None:
+    def __init__(
+        self, root: Path, run_id: str, before_save: Callable[[RunRecord], None] | None = None
+    ) -> None:
         self.path = root / run_id
+        self.run_id = run_id
         self.samples: dict[str, np.ndarray] = {}
+        self.before_save = before_save
+
+    @classmethod
+    def new(
+        cls,
+        root: Path,
+        git_sha: str,
+        now: datetime | None = None,
+        before_save: Callable[[RunRecord], None] | None = None,
+    ) -> RunFolder:
+        """A new run's folder, created exclusively: a run started in the same second as another
+        gets the next free suffix (`-2`, `-3`, ...), never the other's folder."""
+        base = new_run_id(git_sha, now)
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            run_id = base if n == 1 else f"{base}-{n}"
+            try:
+                (root / run_id).mkdir()
+            except FileExistsError:
+                continue
+            return cls(root, run_id, before_save)
+        raise UserError(f"--out {root}: 999 runs named {base} already; choose another --out")
 
     def save(self, run: RunRecord) -> None:
+        if self.before_save is not None:
+            self.before_save(run)
         self.path.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path / "run.json", encode_run(run))
         write_tidy_csv(self.path, run)

@@ -359,9 +359,11 @@ def test_wrong_variant_is_flagged_in_console_and_report(tmp_path, capsys):
             str(tmp_path),
         ]
     )
-    assert code == 0
+    assert code == 1  # a WRONG and a FAILED variant: the exit code says so
     out = capsys.readouterr().out
     assert "drops_a_row WRONG: result: 2 items, expected 3" in out
+    assert "Exit code 1" in out and "WRONG measurement(s): wrong_answers.drops_a_row" in out
+    assert "FAILED measurement(s): wrong_answers.raises" in out
     (folder,) = list(tmp_path.iterdir())
     text = (folder / "report.md").read_text()
     assert "| drops_a_row | **WRONG**: result: 4 items, expected 5 |" in text

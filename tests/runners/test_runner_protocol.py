@@ -132,7 +132,7 @@ def test_a_toy_runner_registered_in_the_table_runs_end_to_end(tmp_path, monkeypa
         "run", "--postgres", "embedded", "--scenario-path", str(folder),
         "--scenario", "toy_question", "--out", str(tmp_path / "out"),
     ])  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+    assert code == 1, capsys.readouterr().err  # `constant` is WRONG at n=2: exit 1 says so
     (run_dir,) = list((tmp_path / "out").iterdir())
     run = json.loads((run_dir / "run.json").read_text())
     (record,) = run["scenarios"]
