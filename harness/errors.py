@@ -14,4 +14,6 @@ class ServerGone(Exception):
 def describe_error(exc: BaseException, limit: int = 300) -> str:
     """`TypeName: first line of the message`, for a status detail or a console note."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if getattr(exc, "sqlstate", None) == "57014" and "statement timeout" in text:
+        return f"exceeded the op timeout: the server cancelled the statement ({text})"[:limit]
     return f"{type(exc).__name__}: {text}"[:limit]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import msgspec
 import numpy as np
@@ -214,14 +214,14 @@ class _ScenarioRun:
             scenario=s,
             variants=plan.variants,
             params=params,
-            target=timed_target,
+            target=timed_target.bounded(plan.options.op_timeout_s),
             dataset=self.spec,
             timing=plan.runner.profiles[self.rc.profile],
             probe=self.probe,
             on_step=self.rc.on_step,
-            direct_target=self.target,
+            direct_target=self.target.bounded(plan.options.op_timeout_s),
             rtt_ms=rtt_ms,
-            options=RunOptions(http=plan.options.http, run_natives=self.with_natives),
+            options=replace(plan.options, run_natives=self.with_natives),
         )
         outcome = plan.runner.measure(job, self.rng)
         run, folder = self.rc.run, self.rc.folder

@@ -30,6 +30,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or a positive number")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text.replace("_", ""))
@@ -136,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="when nothing progressed for S seconds and the server does not answer a new "
         "connection, the suite's own server is killed and replaced (default 60)",
+    )
+    p.add_argument(
+        "--op-timeout",
+        type=_non_negative_float,
+        default=60.0,
+        metavar="S",
+        help="any one operation past S seconds FAILS its variant at that grid point and the "
+        "run goes on: the server's statement_timeout on the suite's connections, and a "
+        "client-side bound for work that is not SQL (0: none; default 60)",
     )
     p.add_argument(
         "--allow-concurrent",

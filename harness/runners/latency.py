@@ -32,6 +32,7 @@ from harness.runners.base import (
     point_context,
     set_up_point,
 )
+from harness.runners.deadline import deadline
 from harness.scenario.answers import AnswerCheck
 from harness.scenario.context import Context
 from harness.scenario.grid import Params
@@ -188,9 +189,10 @@ def _check_answers(
         def answer(variant: Variant = variant, result: VariantResult = result) -> Any:
             if scenario.setup_op is not None:
                 scenario.setup_op(ctx)
-            t0 = time.perf_counter_ns()
-            out = variant.call(ctx)
-            result.cold_ns = time.perf_counter_ns() - t0
+            with deadline(job.options.op_timeout_s):
+                t0 = time.perf_counter_ns()
+                out = variant.call(ctx)
+                result.cold_ns = time.perf_counter_ns() - t0
             return scenario.canonical(out, ctx)
 
         result.judged(check.check(variant.name, answer))
@@ -217,7 +219,8 @@ def _count_statements(
             try:
                 if scenario.setup_op is not None:
                     scenario.setup_op(counting)
-                variant.call(counting)
+                with deadline(job.options.op_timeout_s):
+                    variant.call(counting)
                 counts: list[StatementCount] = []
                 for _ in range(operations):
                     if scenario.setup_op is not None:
@@ -225,7 +228,8 @@ def _count_statements(
                     if probe is not None:
                         probe.reset()
                     counter.reset()
-                    variant.call(counting)
+                    with deadline(job.options.op_timeout_s):
+                        variant.call(counting)
                     traffic = counter.read()
                     count = (probe.read(1) if probe is not None else None) or StatementCount(
                         NAN, NAN, NAN
@@ -261,7 +265,8 @@ def _warm_up(
             continue
         on_step(f"{ctx.params.label} · warming up {variant.name}", 0.0)
         try:
-            timed_batch(variant, ctx, timing.warmup_s, timing.max_samples, scenario.setup_op)
+            with deadline(job.options.op_timeout_s, timing.warmup_s):
+                timed_batch(variant, ctx, timing.warmup_s, timing.max_samples, scenario.setup_op)
         except Exception as exc:
             target.raise_if_gone(exc)
             results[variant.name].fail(describe_error(exc))
@@ -291,7 +296,8 @@ def _sample_in_rounds(
             on_step(f"{ctx.params.label} · {variant.name} (n={len(result.samples_ns)})", 0.0)
             remaining = timing.max_samples - len(result.samples_ns)
             try:
-                batch = timed_batch(variant, ctx, timing.slice_s, remaining, scenario.setup_op)
+                with deadline(job.options.op_timeout_s, timing.slice_s):
+                    batch = timed_batch(variant, ctx, timing.slice_s, remaining, scenario.setup_op)
             except Exception as exc:
                 target.raise_if_gone(exc)
                 result.fail(describe_error(exc))

@@ -57,6 +57,7 @@ class ServerTarget:
     settings: dict[str, str] = field(default_factory=dict)
     pid: int | None = None  # the postmaster, when the suite owns it
     server_cpus: frozenset[int] = frozenset()  # where the server is pinned, when it is
+    statement_timeout_ms: int = 0  # set on every connection made through this target; 0: none
 
     @property
     def display_url(self) -> str:
@@ -80,12 +81,31 @@ class ServerTarget:
             database=self.database,
         )
 
+    def bounded(self, seconds: float) -> ServerTarget:
+        """This target with every statement on its connections cancelled by the server after
+        `seconds` (0: unbounded)."""
+        return replace(self, statement_timeout_ms=max(0, round(seconds * 1000)))
+
+    def session_settings(self) -> dict[str, str]:
+        """The settings every connection starts with: the suite's schema first on the search
+        path, and the statement timeout when there is one."""
+        settings = {}
+        if self.schema != "public":
+            settings["search_path"] = self.schema
+        if self.statement_timeout_ms:
+            settings["statement_timeout"] = str(self.statement_timeout_ms)
+        return settings
+
+    def _options(self) -> str:
+        """The settings as libpq's `options` (`-c name=value ...`)."""
+        return " ".join(f"-c {k}={v}" for k, v in self.session_settings().items())
+
     def sqlalchemy_connect_args(self, driver: Driver) -> dict[str, Any]:
-        if self.schema == "public":
+        if not self.session_settings():
             return {}
         if driver == "asyncpg":
-            return {"server_settings": {"search_path": self.schema}}
-        return {"options": f"-c search_path={self.schema}"}
+            return {"server_settings": self.session_settings()}
+        return {"options": self._options()}
 
     def psycopg_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -97,8 +117,8 @@ class ServerTarget:
         }
         if self.password:
             kwargs["password"] = self.password
-        if self.schema != "public":
-            kwargs["options"] = f"-c search_path={self.schema}"
+        if self.session_settings():
+            kwargs["options"] = self._options()
         return kwargs
 
     def asyncpg_kwargs(self) -> dict[str, Any]:
@@ -110,8 +130,8 @@ class ServerTarget:
             "password": self.password,
             "timeout": 10,
         }
-        if self.schema != "public":
-            kwargs["server_settings"] = {"search_path": self.schema}
+        if self.session_settings():
+            kwargs["server_settings"] = self.session_settings()
         return kwargs
 
     def libpq_env(self) -> dict[str, str]:
@@ -124,8 +144,8 @@ class ServerTarget:
         }
         if self.password:
             env["PGPASSWORD"] = self.password
-        if self.schema != "public":
-            env["PGOPTIONS"] = f"-c search_path={self.schema}"
+        if self.session_settings():
+            env["PGOPTIONS"] = self._options()
         return env
 
     def describe(self) -> dict[str, Any]:

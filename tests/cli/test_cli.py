@@ -94,6 +94,8 @@ def _bad_inputs(
             "grid axis 'users' takes int values",
         ),
         (["run", "--grid", "users"], "expected AXIS=V1,V2"),
+        (["run", "--op-timeout", "-1"], "'-1' must be 0 or a positive number"),
+        (["run", "--op-timeout", "soon"], "'soon' is not a number"),
         (
             ["run", "--grid", "colour=red"],
             "unknown grid axis 'colour'; valid: clients, endpoint, keys, nesting, pool_size, posts_per_user, rows, users, width",

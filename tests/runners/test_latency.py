@@ -1,6 +1,8 @@
 """The latency runner's protocol: check answers first, never time a wrong or failing variant."""
 
+import json
 import sys
+import time
 from pathlib import Path
 
 from harness.runners.base import PointJob
@@ -11,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "scenarios_fixture"))
 import itertools
 
 from wrong_answers import scenario
+
+FIXTURE_DIR = Path(__file__).parents[1] / "scenarios_fixture"
 
 TIMING = Timing(warmup_s=0.01, measure_s=0.05, min_samples=5, max_samples=200, slice_s=0.01)
 
@@ -112,3 +116,30 @@ def test_when_the_reference_fails_nothing_is_timed(server, dataset, probe):
     assert results["other"].status == "failed"
     assert "nothing to check against" in results["other"].detail
     assert results["other"].samples_ns == []
+
+
+def test_an_operation_past_the_op_timeout_fails_its_variant_and_the_run_goes_on(tmp_path, capsys):
+    from harness.cli import main
+
+    started = time.monotonic()
+    code = main(
+        [
+            "run", "--postgres", "embedded", "--scenario-path", str(FIXTURE_DIR),
+            "--scenario", "slow_ops", "--op-timeout", "1", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert code == 1, capsys.readouterr().err
+    assert took < 90, took  # four operations of 300 s each, bounded
+    (folder,) = list(tmp_path.iterdir())
+    run = json.loads((folder / "run.json").read_text())
+    by_variant = {m["variant"]: m for m in run["measurements"]}
+    assert by_variant["quick"]["status"] == "ok"
+    for name in ("sleeps_in_sql", "sleeps_in_asyncpg"):
+        m = by_variant[name]
+        assert m["status"] == "failed" and "exceeded the op timeout" in m["detail"], m
+        assert "statement timeout" in m["detail"]
+    for name in ("sleeps_in_python", "awaits_forever"):
+        m = by_variant[name]
+        assert m["status"] == "failed", m
+        assert "exceeded the op timeout of 1 s" in m["detail"], m
