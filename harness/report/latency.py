@@ -218,6 +218,25 @@ def _verdicts(
     return lines
 
 
+def _rechecked(ms: list[Measurement]) -> str:
+    """How many timed operations' answers were compared with the reference's."""
+    timed = [m for m in ms if m.status == "ok" and m.kind == "variant"]
+    counts = [
+        int(m.metrics["answers_rechecked"].value) for m in timed if "answers_rechecked" in m.metrics
+    ]
+    if not counts:
+        return (
+            "Answers were checked once per variant and point, before timing; no timed "
+            "operation's answer was re-checked (this scenario reads its answers back from the "
+            "database, or the run predates re-checking)."
+        )
+    return (
+        f"Answers re-checked while timed: {sum(counts):,} timed operations' answers were "
+        f"compared with the reference's ({min(counts)}-{max(counts)} per variant and point, "
+        "spread over the window), beside the check of every variant before timing."
+    )
+
+
 def section(part: ScenarioPart) -> list[str]:
     """How the answer changes with distance, then per rtt: the verdicts, the chart, and a table
     per grid point."""
@@ -236,7 +255,7 @@ def section(part: ScenarioPart) -> list[str]:
         if latency_chart(record, mine, chart, subtitle=at.strip()):
             what = f"{record.rate_axis}/s" if record.rate_axis else "latency"
             lines += [f"![{record.name}: {what}{at}](charts/{chart.name})", ""]
-        lines += [f"### Every grid point{at}", ""]
+        lines += [f"### Every grid point{at}", "", _rechecked(mine), ""]
         points = distinct_points(mine)
         folded = len(points) > FOLD_POINTS  # long: the verdicts above stay in sight
         if folded:

@@ -40,6 +40,8 @@ from harness.scenario.spec import Scenario, Variant
 from harness.server.target import ServerTarget
 
 NAN = float("nan")
+RECHECK_BATCHES = 4  # timed batches whose answers are re-checked, spread over the window
+MIN_RECHECKED = 3  # at least this many timed answers per variant and point, when it has them
 Setup = Callable[[Context], None] | None
 
 
@@ -75,6 +77,7 @@ class VariantResult(VariantOutcome):
     statements: StatementCount | None = None
     spent_ns: int = 0
     kind: str = "variant"  # or "native"
+    rechecked: int = 0  # timed operations whose answers were compared with the reference's
 
     @property
     def samples(self) -> np.ndarray:
@@ -82,7 +85,12 @@ class VariantResult(VariantOutcome):
 
 
 def _sync_batch(
-    fn: Callable[[Context], Any], ctx: Context, budget_ns: int, max_ops: int, setup: Setup
+    fn: Callable[[Context], Any],
+    ctx: Context,
+    budget_ns: int,
+    max_ops: int,
+    setup: Setup,
+    answers: list[Any] | None,
 ) -> list[int]:
     durations: list[int] = []
     clock = time.perf_counter_ns
@@ -91,15 +99,24 @@ def _sync_batch(
         if setup is not None:
             setup(ctx)
         t0 = clock()
-        fn(ctx)
+        out = fn(ctx)
         t1 = clock()
         durations.append(t1 - t0)
+        if answers is not None and len(durations) == 1:
+            answers.append(out)
         if len(durations) >= max_ops or t1 - start >= budget_ns:
+            if answers is not None and len(durations) > 1:
+                answers.append(out)
             return durations
 
 
 async def _async_batch(
-    fn: Callable[[Context], Any], ctx: Context, budget_ns: int, max_ops: int, setup: Setup
+    fn: Callable[[Context], Any],
+    ctx: Context,
+    budget_ns: int,
+    max_ops: int,
+    setup: Setup,
+    answers: list[Any] | None,
 ) -> list[int]:
     durations: list[int] = []
     clock = time.perf_counter_ns
@@ -108,27 +125,37 @@ async def _async_batch(
         if setup is not None:
             setup(ctx)
         t0 = clock()
-        await fn(ctx)
+        out = await fn(ctx)
         t1 = clock()
         durations.append(t1 - t0)
+        if answers is not None and len(durations) == 1:
+            answers.append(out)
         if len(durations) >= max_ops or t1 - start >= budget_ns:
+            if answers is not None and len(durations) > 1:
+                answers.append(out)
             return durations
 
 
 def timed_batch(
-    variant: Variant, ctx: Context, budget_s: float, max_ops: int, setup: Setup = None
+    variant: Variant,
+    ctx: Context,
+    budget_s: float,
+    max_ops: int,
+    setup: Setup = None,
+    answers: list[Any] | None = None,
 ) -> list[int]:
     """Runs operations until `budget_s` passed or `max_ops` done (at least one); ns per op.
 
     Async variants are timed inside the event loop, so loop entry is not part of an operation;
-    `setup` runs before every operation, outside its timing.
+    `setup` runs before every operation, outside its timing. With `answers`, the results of the
+    batch's first and last operations are appended to it (kept, never looked at while timed).
     """
     budget_ns = int(budget_s * 1e9)
     if variant.is_async:
         return ctx.loop.run_until_complete(
-            _async_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup)
+            _async_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup, answers)
         )
-    return _sync_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup)
+    return _sync_batch(variant.fn, ctx, budget_ns, max(1, max_ops), setup, answers)
 
 
 def measure_point(job: PointJob) -> list[VariantResult]:
@@ -146,7 +173,7 @@ def measure_point(job: PointJob) -> list[VariantResult]:
         passing = [v for v in ordered if results[v.name].ok]
         _count_statements(job, passing, ctx, results)
         _warm_up(job, passing, ctx, results)
-        _sample_in_rounds(job, passing, ctx, results)
+        _sample_in_rounds(job, check, passing, ctx, results)
         if job.options.run_natives:
             natives = _run_natives(scenario, ctx, job.target, job.timing, job.on_step)
     return [*natives, *(results[v.name] for v in job.variants)]
@@ -273,8 +300,26 @@ def _warm_up(
         on_step("", timing.warmup_s)
 
 
+def _recheck(
+    check: AnswerCheck, variant: str, answers: list[Any], ctx: Context, result: VariantResult
+) -> None:
+    """Compares answers kept from timed operations with the reference's (untimed); the first
+    that differs makes the variant WRONG at this point."""
+    for answer in answers:
+        result.rechecked += 1
+        difference = check.recheck(answer)
+        if difference is not None:
+            result.status = "wrong"
+            result.detail = f"timed operation {result.rechecked} answered otherwise: {difference}"
+            return
+
+
 def _sample_in_rounds(
-    job: PointJob, passing: list[Variant], ctx: Context, results: dict[str, VariantResult]
+    job: PointJob,
+    check: AnswerCheck,
+    passing: list[Variant],
+    ctx: Context,
+    results: dict[str, VariantResult],
 ) -> None:
     scenario, target, timing, on_step = job.scenario, job.direct, job.timing, job.on_step
 
@@ -288,6 +333,9 @@ def _sample_in_rounds(
         )
 
     active = [v for v in passing if not done(results[v.name])]
+    recheck = scenario.verify is None  # a database read-back holds for the last operation only
+    stride = max(1, math.ceil(timing.measure_s / timing.slice_s) // RECHECK_BATCHES)
+    batches: dict[str, int] = {}
     round_index = 0
     while active:
         shift = round_index % len(active)
@@ -295,12 +343,22 @@ def _sample_in_rounds(
             result = results[variant.name]
             on_step(f"{ctx.params.label} · {variant.name} (n={len(result.samples_ns)})", 0.0)
             remaining = timing.max_samples - len(result.samples_ns)
+            index = batches[variant.name] = batches.get(variant.name, -1) + 1
+            keep = recheck and (index % stride == 0 or result.rechecked < MIN_RECHECKED)
+            answers: list[Any] | None = [] if keep else None
             try:
                 with deadline(job.options.op_timeout_s, timing.slice_s):
-                    batch = timed_batch(variant, ctx, timing.slice_s, remaining, scenario.setup_op)
+                    batch = timed_batch(
+                        variant, ctx, timing.slice_s, remaining, scenario.setup_op, answers
+                    )
+                if answers:
+                    _recheck(check, variant.name, answers, ctx, result)
             except Exception as exc:
                 target.raise_if_gone(exc)
                 result.fail(describe_error(exc))
+                result.samples_ns.clear()
+                continue
+            if result.status != "ok":  # a timed answer was wrong: its timings are dropped
                 result.samples_ns.clear()
                 continue
             before = min(result.spent_ns / 1e9, timing.measure_s)
@@ -338,6 +396,8 @@ def to_measurements(
         metrics: dict[str, Metric] = {}
         if r.cold_ns is not None:
             metrics["cold_us"] = Metric(r.cold_ns / 1e3, "us", n=1)
+        if r.rechecked:
+            metrics["answers_rechecked"] = Metric(r.rechecked, "answers")
         if r.statements is not None and r.status == "ok":
             if r.statements.statements == r.statements.statements:  # NaN: no pg_stat_statements
                 metrics["statements_per_op"] = Metric(r.statements.statements, "statements")

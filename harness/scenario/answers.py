@@ -86,6 +86,14 @@ class AnswerCheck:
             return Checked("wrong", difference, answer=canonical)
         return Checked("ok", answer=canonical)
 
+    def recheck(self, result: Any) -> str | None:
+        """Where a later answer of a variant (a result, not yet normalised) differs from the
+        reference's answer; None when they agree. Only for scenarios without `verify`, whose
+        read-back holds for the database's state after the one operation it followed."""
+        if self._reference is None or not self._reference.ok:
+            return self.reference_problem or "the reference variant was not checked first"
+        return self.difference(self.scenario.canonical(result), self._expected)
+
     def failed_before(self, variant: str, status: Status, detail: str) -> Checked:
         """A variant that could not be asked (its app did not start, its plan skipped the
         point): recorded, so that a reference in that state stops the others' checks."""

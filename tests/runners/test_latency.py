@@ -5,8 +5,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from harness.runners.base import PointJob
-from harness.runners.latency import Timing, measure_point
+from harness.runners.latency import Timing, measure_point, to_measurements
 from harness.scenario.grid import Params
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scenarios_fixture"))
@@ -143,3 +145,33 @@ def test_an_operation_past_the_op_timeout_fails_its_variant_and_the_run_goes_on(
         m = by_variant[name]
         assert m["status"] == "failed", m
         assert "exceeded the op timeout of 1 s" in m["detail"], m
+
+
+def test_answers_of_timed_operations_are_rechecked_and_a_late_wrong_one_is_caught(server, dataset):
+    import turns_wrong
+
+    s = turns_wrong.scenario
+    timing = Timing(warmup_s=0.01, measure_s=0.3, min_samples=5, max_samples=5000, slice_s=0.02)
+    results = {
+        r.variant: r
+        for r in measure_point(
+            PointJob(
+                s, list(s.variants.values()), Params((("n", 3),)), server, dataset.spec, timing
+            )
+        )
+    }
+    honest = results["honest"]
+    assert honest.status == "ok" and honest.rechecked >= 3 and honest.samples_ns
+    for name in ("turns_wrong", "wrong_late"):
+        r = results[name]
+        assert r.status == "wrong" and "timed operation" in r.detail, (name, r.detail)
+        assert not r.samples_ns  # its timings are dropped
+    assert "result: 2 items, expected 3" in results["turns_wrong"].detail
+    assert "result[0]: got 0, expected 1" in results["wrong_late"].detail
+    (m,) = [
+        m
+        for m in to_measurements(
+            "turns_wrong", Params((("n", 3),)), [honest], np.random.default_rng(1)
+        )
+    ]
+    assert m.metrics["answers_rechecked"].value == honest.rechecked
