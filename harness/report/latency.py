@@ -16,7 +16,7 @@ from harness.results.records import (
     distinct_points,
     point_label,
 )
-from harness.results.stats import Ratio, median_ratio, speed_sentence
+from harness.results.stats import Ratio, is_unstable, median_ratio, speed_sentence
 from harness.results.store import sample_key
 
 LEGEND = (
@@ -218,6 +218,32 @@ def _verdicts(
     return lines
 
 
+def _unstable(ms: list[Measurement], at: str) -> list[str]:
+    """The measurements whose timings drifted within their window, said before the tables."""
+    drifted = []
+    for m in ms:
+        metric = m.metrics.get("halves_ratio")
+        if metric is None or metric.ci_low is None or metric.ci_high is None:
+            continue
+        ratio = Ratio(metric.value, metric.ci_low, metric.ci_high)
+        if is_unstable(ratio):
+            way = "slower" if ratio.value > 1 else "faster"
+            times = max(ratio.value, 1 / ratio.value)
+            drifted.append(f"{m.variant} at {point_label(m.params)} ({times:.2f}x {way})")
+    if not drifted:
+        return []
+    timed = sum(1 for m in ms if "halves_ratio" in m.metrics)
+    return [
+        f"### Unstable measurements{at}",
+        "",
+        f"{len(drifted)} of {timed} measurements were unstable: the second half of their "
+        "window was significantly (95% CI) and by more than 10% slower or faster than the "
+        "first, so the machine or the server changed while they ran and verdicts that involve "
+        "them may not hold: " + "; ".join(drifted) + ".",
+        "",
+    ]
+
+
 def _rechecked(ms: list[Measurement]) -> str:
     """How many timed operations' answers were compared with the reference's."""
     timed = [m for m in ms if m.status == "ok" and m.kind == "variant"]
@@ -250,12 +276,13 @@ def section(part: ScenarioPart) -> list[str]:
         verdicts = _verdicts(record, mine, samples, rtt)
         if verdicts:
             lines += [f"### Verdicts{at}", "", *verdicts, ""]
+        lines += [*_unstable(mine, at), _rechecked(mine), ""]
         suffix = f"-rtt{rtt:g}ms" if at else ""
         chart = folder / "charts" / f"{record.name}{suffix}.png"
         if latency_chart(record, mine, chart, subtitle=at.strip()):
             what = f"{record.rate_axis}/s" if record.rate_axis else "latency"
             lines += [f"![{record.name}: {what}{at}](charts/{chart.name})", ""]
-        lines += [f"### Every grid point{at}", "", _rechecked(mine), ""]
+        lines += [f"### Every grid point{at}", ""]
         points = distinct_points(mine)
         folded = len(points) > FOLD_POINTS  # long: the verdicts above stay in sight
         if folded:

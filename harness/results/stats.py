@@ -98,6 +98,24 @@ def median_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Rati
     return Ratio(point, low, high)
 
 
+UNSTABLE_BEYOND = 1.10  # halves whose medians differ more than this, significantly: unstable
+MIN_HALF = 5  # samples each half needs before the halves are compared
+
+
+def halves_ratio(samples: np.ndarray, rng: np.random.Generator) -> Ratio | None:
+    """The second half's median over the first half's, for samples in the order they were
+    taken (None when too few): a point whose timings drifted while it was measured shows it."""
+    half = len(samples) // 2
+    if half < MIN_HALF:
+        return None
+    return median_ratio(samples[len(samples) - half :], samples[:half], rng)
+
+
+def is_unstable(ratio: Ratio) -> bool:
+    """The halves differ beyond their confidence intervals and by more than UNSTABLE_BEYOND."""
+    return ratio.significant and max(ratio.value, 1.0 / ratio.value) > UNSTABLE_BEYOND
+
+
 def speed_sentence(fast: str, slow: str, ratio: Ratio, where: str) -> str:
     """The verdict on `slow` against `fast`, given ratio = slow/fast."""
     if not ratio.significant:

@@ -19,7 +19,7 @@ from harness.errors import describe_error
 from harness.measure.roundtrips import RoundTripCounter
 from harness.measure.statements import StatementCount
 from harness.results.records import Measurement, Metric
-from harness.results.stats import latency_metrics, median_ratio, summarise
+from harness.results.stats import halves_ratio, latency_metrics, median_ratio, summarise
 from harness.runners.base import (
     PointJob,
     PointOutcome,
@@ -414,6 +414,8 @@ def to_measurements(
             s = summarise(us, rng)
             metrics.update(latency_metrics(s))
             metrics["ops_per_s"] = Metric(1e6 / s.mean, "ops/s", n=s.n)
+            if (drift := halves_ratio(r.samples, rng)) is not None:
+                metrics["halves_ratio"] = Metric(drift.value, "x", drift.ci_low, drift.ci_high)
             if rate_axis is not None:
                 amount = float(params.as_dict()[rate_axis])
                 metrics[f"{rate_axis}_per_s"] = Metric(

@@ -223,3 +223,26 @@ def test_many_grid_points_fold_their_tables_under_the_verdicts(tmp_path):
     _verdicts, folded = many.split("### Every grid point", 1)
     assert folded.startswith(f"\n\n<details><summary>{FOLD_POINTS + 1} grid points")
     assert "#### rows=5" in folded and folded.rstrip().endswith("</details>")
+
+
+def test_unstable_measurements_are_named_before_the_tables():
+    from harness.report.latency import _unstable
+    from harness.results.records import Measurement, Metric
+
+    def m(variant: str, ratio: Metric) -> Measurement:
+        return Measurement(
+            scenario="reads", variant=variant, params={"rows": 1}, status="ok",
+            metrics={"halves_ratio": ratio},
+        )  # fmt: skip
+
+    ms = [
+        m("steady", Metric(1.02, "x", 0.99, 1.05)),
+        m("drifted", Metric(1.40, "x", 1.30, 1.50)),
+        m("sped_up", Metric(0.5, "x", 0.45, 0.55)),
+    ]
+    (title, _, text, _) = _unstable(ms, "")
+    assert title == "### Unstable measurements"
+    assert text.startswith("2 of 3 measurements were unstable")
+    assert "drifted at rows=1 (1.40x slower)" in text and "sped_up at rows=1 (2.00x faster)" in text
+    assert "steady" not in text
+    assert _unstable(ms[:1], "") == []

@@ -56,3 +56,19 @@ def test_bootstrap_handles_large_samples_in_bounded_chunks():
     medians = bootstrap_medians(data, np.random.default_rng(4), resamples=300)
     assert medians.shape == (300,)
     assert abs(np.median(medians) - np.median(data)) < 0.02
+
+
+def test_a_window_whose_second_half_drifted_is_unstable_and_a_steady_one_is_not():
+    from harness.results.stats import halves_ratio, is_unstable
+
+    rng = np.random.default_rng(7)
+    steady = rng.normal(100, 5, 2000)
+    drifted = np.concatenate([rng.normal(100, 5, 1000), rng.normal(150, 5, 1000)])
+    slight = np.concatenate([rng.normal(100, 5, 1000), rng.normal(104, 5, 1000)])
+    assert not is_unstable(halves_ratio(steady, rng))
+    ratio = halves_ratio(drifted, rng)
+    assert is_unstable(ratio) and ratio.value == pytest.approx(1.5, rel=0.03)
+    assert is_unstable(halves_ratio(drifted[::-1].copy(), rng))  # faster later: unstable too
+    small = halves_ratio(slight, rng)
+    assert small.significant and not is_unstable(small)  # real, but within 10%
+    assert halves_ratio(steady[:9], rng) is None  # too few to tell
