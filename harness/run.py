@@ -13,9 +13,17 @@ import numpy as np
 from harness.data.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone, UserError
 from harness.measure.ceilings import shipped_binary
+from harness.measure.interference import Interference, OutsideCpu
 from harness.measure.netem import at_distance, measure_select1
 from harness.measure.statements import StatementProbe
-from harness.results.records import RTT_DRIFT, RunRecord, ScenarioRecord, point_label
+from harness.results.records import (
+    RTT_DRIFT,
+    Measurement,
+    Metric,
+    RunRecord,
+    ScenarioRecord,
+    point_label,
+)
 from harness.results.store import RunFolder, rate_key, sample_key
 from harness.runners.base import PointJob, Runner, RunOptions, StepCallback
 from harness.runners.table import runner_named
@@ -142,7 +150,15 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
     if not probe.available:
         rc.on_note("pg_stat_statements is not available on this server: statements/op not measured")
     state = _ScenarioRun(
-        plan, rc, index, target, spec, probe, _natives_runnable(plan, spec, rc), started
+        plan,
+        rc,
+        index,
+        target,
+        spec,
+        probe,
+        _natives_runnable(plan, spec, rc),
+        started,
+        outside=OutsideCpu(target.pid),
     )
     try:
         for rtt_ms in plan.rtts_ms:
@@ -196,6 +212,7 @@ class _ScenarioRun:
     with_natives: bool
     started: float
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(12345))
+    outside: OutsideCpu = field(default_factory=OutsideCpu)
 
     @property
     def record(self) -> ScenarioRecord:
@@ -223,9 +240,11 @@ class _ScenarioRun:
             rtt_ms=rtt_ms,
             options=replace(plan.options, run_natives=self.with_natives),
         )
+        start = self.outside.mark()
         outcome = plan.runner.measure(job, self.rng)
+        seen = self.outside.between(start, self.outside.mark())
         run, folder = self.rc.run, self.rc.folder
-        run.measurements.extend(outcome.measurements)
+        run.measurements.extend(_watched(outcome.measurements, seen, plan.options))
         label = point_label(params.as_dict(), rtt_ms)
         for variant, samples in outcome.samples.items():
             folder.samples[sample_key(s.name, variant, label)] = samples
@@ -255,6 +274,23 @@ class _ScenarioRun:
                 f"{self.plan.scenario.name}: after its last point at rtt {rtt_ms:g} ms the delay "
                 f"proxy added {added_ms:.3f} ms to SELECT 1: its numbers at that rtt are suspect"
             )
+
+
+def _watched(
+    measurements: list[Measurement], seen: Interference, options: RunOptions
+) -> list[Measurement]:
+    """The point's measurements with the outside work seen while it ran, and marked disturbed
+    when that exceeded the run's limit."""
+    why = seen.disturbed(options.max_interference)
+    watch = {
+        "outside_cpu_pct": Metric(round(100 * seen.outside_cores, 1), "% of a core"),
+        "steal_pct": Metric(round(100 * seen.steal_cores, 1), "% of a core"),
+        "load_avg_1m": Metric(round(seen.load_1m, 2), ""),
+    }
+    return [
+        msgspec.structs.replace(m, metrics={**m.metrics, **watch}, disturbed=why)
+        for m in measurements
+    ]
 
 
 def _replace(record: ScenarioRecord, **changes: object) -> ScenarioRecord:

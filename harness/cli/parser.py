@@ -157,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         "client-side bound for work that is not SQL (0: none; default 60)",
     )
     p.add_argument(
+        "--max-interference",
+        type=_non_negative_float,
+        default=0.10,
+        metavar="CORES",
+        help="a grid point during which other work on the machine used more than CORES of one "
+        "core (0.10 = 10%%) is marked disturbed, and the report says so (default 0.10)",
+    )
+    p.add_argument(
         "--allow-concurrent",
         action="store_true",
         help="run even while another patternbench run goes on this machine (refused otherwise); "

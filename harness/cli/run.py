@@ -43,7 +43,9 @@ def choice_of(args: argparse.Namespace) -> Choice:
         rtts_ms=tuple(args.rtt),
         scenario_paths=tuple(args.scenario_path),
         postgres=args.postgres,
-        options=RunOptions(http=http, op_timeout_s=args.op_timeout),
+        options=RunOptions(
+            http=http, op_timeout_s=args.op_timeout, max_interference=args.max_interference
+        ),
     )
 
 

@@ -18,7 +18,7 @@ import math
 import zlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class Verdict(StrEnum):
     SLOWER = "slower (within threshold)"
     FASTER = "faster (within threshold)"
     UNCHANGED = "no significant change"
+    NOISY = "noisy (a run was disturbed here)"
 
 
 @dataclass(frozen=True)
@@ -219,9 +220,19 @@ def compare_records(
             row = _row(point, a, b, samples_a, samples_b, threshold, seed)
             if row is None:
                 unsampled += 1
+            elif (a.disturbed or b.disturbed) and row.verdict != Verdict.UNCHANGED:
+                rows.append(replace(row, verdict=Verdict.NOISY))  # no change can be told
             else:
                 rows.append(row)
     warnings = _run_warnings(run_a, run_b)
+    for side, run in (("A", run_a), ("B", run_b)):
+        points = {(m.scenario, m.label): m.disturbed for m in run.measurements}
+        if disturbed := sum(1 for why in points.values() if why):
+            warnings.append(
+                f"disturbed: {disturbed} of {len(points)} grid points of run {side} "
+                f"({run.run_id}) ran while other work used the machine; changes there are "
+                "called noisy, not regressions or improvements"
+            )
     if unsampled:
         warnings.append(
             f"samples: {unsampled} measurement(s) timed in both runs lack raw samples in one "
@@ -338,7 +349,7 @@ def _native_warnings(rows: Iterable[Row]) -> list[str]:
 
 # ---- Markdown --------------------------------------------------------------------------------
 
-_ORDER = (Verdict.REGRESSION, Verdict.IMPROVEMENT, Verdict.SLOWER, Verdict.FASTER)
+_ORDER = (Verdict.REGRESSION, Verdict.IMPROVEMENT, Verdict.SLOWER, Verdict.FASTER, Verdict.NOISY)
 _HEADER = [
     "| scenario | variant | grid point | A | B | × slower (95% CI) | verdict |",
     "|---|---|---|---|---|---|---|",
@@ -379,6 +390,8 @@ def summary_line(comparison: Comparison) -> str:
         f"{within} within threshold",
         f"{counts[Verdict.UNCHANGED]} unchanged",
     ]
+    if counts[Verdict.NOISY]:
+        parts.append(f"{counts[Verdict.NOISY]} noisy (disturbed in a run: not judged)")
     bad = Counter(change.status_b for change in c.failures)
     parts += [f"{n} now {status.upper()}" for status, n in sorted(bad.items())]
     return ", ".join(parts)

@@ -21,6 +21,30 @@ from harness.results.records import (
 from harness.results.store import load_run, write_atomic, write_tidy_csv
 
 
+def _disturbed(run: RunRecord) -> list[str]:
+    """How many grid points other work on the machine disturbed, said before anything else."""
+    points: dict[tuple[str, str], str] = {}
+    for m in run.measurements:
+        points.setdefault((m.scenario, m.label), m.disturbed)
+    disturbed = {k: why for k, why in points.items() if why}
+    if not disturbed:
+        return []
+    worst = max(
+        (m.metrics["outside_cpu_pct"].value for m in run.measurements if m.disturbed
+         and "outside_cpu_pct" in m.metrics),
+        default=0.0,
+    )  # fmt: skip
+    where = ", ".join(f"{s} {label}" for s, label in list(disturbed)[:6])
+    more = f" and {len(disturbed) - 6} more" if len(disturbed) > 6 else ""
+    return [
+        f"> **{len(disturbed)} of {len(points)} grid points were disturbed**: other work on the "
+        f"machine used more than the run's limit of CPU while they ran (up to {worst:.0f}% of "
+        f"a core), so their timings and the verdicts that rest on them may not hold: {where}"
+        f"{more}. Run again on a quiet machine to trust them.",
+        "",
+    ]
+
+
 def _header(run: RunRecord, folder: Path) -> list[str]:
     env, server = run.environment, run.server
     settings = server.get("settings", {})
@@ -40,6 +64,7 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
         lines += [f"> **Partial run{why}.** Only what finished is below.", ""]
     for restart in run.server_restarts:
         lines += [f"> **Server restarted**: {restart}.", ""]
+    lines += _disturbed(run)
     if run.concurrent_runs:
         lines += [
             f"> **Other patternbench runs shared this machine** ({', '.join(run.concurrent_runs)}"

@@ -38,6 +38,7 @@ class Measurement(msgspec.Struct, frozen=True):
     is_best: bool = False
     kind: str = "variant"  # variant | native (a ceiling such as pgbench, never "best")
     rtt_ms: float = 0.0  # simulated network round-trip time it was measured at (0: loopback)
+    disturbed: str = ""  # why other work on the machine may have moved it ('' : quiet)
 
     @property
     def label(self) -> str:

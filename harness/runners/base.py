@@ -52,6 +52,7 @@ class RunOptions:
     http: HttpOptions | None = None
     run_natives: bool = True  # the scenario's native ceiling (pgbench), when it has one
     op_timeout_s: float = 60.0  # any one operation past it FAILS its variant at that point; 0: none
+    max_interference: float = 0.10  # cores of outside work above which a point is disturbed
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -81,6 +82,7 @@ def make_run(
     environment: dict | None = None,
     server: dict | None = None,
     partial: bool = False,
+    disturbed: bool = False,
 ) -> Path:
     """A run of one `reads` scenario: 3 variants + the pgbench ceiling at rows=1 and 100."""
     folder = RunFolder(root, run_id)
@@ -94,6 +96,9 @@ def make_run(
         for rows in ROWS
         for variant in BASE_US
     ]  # fmt: skip
+    if disturbed:
+        why = "other work used 95% of a core while it ran"
+        measurements = [msgspec.structs.replace(m, disturbed=why) for m in measurements]
     record = ScenarioRecord(
         name="reads",
         question="What does each layer cost?",
@@ -428,3 +433,18 @@ def test_a_load_run_without_time_slices_is_compared_on_latency(tmp_path):
     b = _load_run(tmp_path, "20261126T064017Z-bbbbbbb", 0.7, with_slices=False)
     rows = {row.point.variant: row for row in compare_runs(a, b).rows}
     assert not rows["queuepool"].per_s and rows["queuepool"].verdict == Verdict.REGRESSION
+
+
+def test_a_change_at_a_disturbed_point_is_noisy_not_a_regression_and_exits_0(tmp_path, run_a):
+    b = make_run(
+        tmp_path, "20261127T054017Z-bbbbbbb", scale={("psycopg", 100): 1.5}, disturbed=True
+    )
+    c = compare_runs(run_a, b, threshold=0.10)
+    assert not c.with_verdict(Verdict.REGRESSION)
+    assert [(r.point.variant, r.point.label) for r in c.with_verdict(Verdict.NOISY)] == [
+        ("psycopg", "rows=100")
+    ]
+    assert c.exit_code == 0
+    assert any("disturbed: 2 of 2 grid points of run B" in w for w in c.warnings)
+    markdown = render_markdown(c)
+    assert "1 noisy (disturbed in a run: not judged)" in markdown
