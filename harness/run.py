@@ -111,6 +111,7 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
         runner=s.runner,
         clients_axis=s.clients_axis if runner_named(s.runner).uses_clients_axis else None,
         knee_axis=s.knee_axis,
+        from_memory=[v.name for v in plan.variants if v.from_memory],
     )
 
 

@@ -41,6 +41,38 @@ class StatementCount:
     received_bytes: float | None = None  # and server to client
 
 
+FAR_LESS = 0.1  # statements or rows per op below this share of the reference's: far less work
+WITHOUT_DATABASE = "answered without the database"
+
+
+def less_work(mine: StatementCount, reference: StatementCount) -> str:
+    """Why a variant's counted work is not the reference's ('' when it is): no statement and
+    no round trip where the reference has some (`unranked`), or far fewer statements or rows
+    than the reference (shown beside its numbers, still ranked: one statement instead of many
+    may be the very pattern). NaN (not measured) proves nothing either way."""
+    if (reference.round_trips or 0) > 0 and mine.round_trips == 0 and not mine.statements > 0:
+        return (
+            f"{WITHOUT_DATABASE}: no statement and no round trip per operation, "
+            f"where the reference makes {reference.round_trips:g} round trip(s)"
+        )
+    for what, got, expected in (
+        ("statements", mine.statements, reference.statements),
+        ("rows", mine.rows, reference.rows),
+    ):
+        if expected > 0 and got < FAR_LESS * expected:  # False for NaN
+            return (
+                f"far less work than the reference: {got:g} {what} per operation against "
+                f"{expected:g}"
+            )
+    return ""
+
+
+def unranked(detail: str) -> bool:
+    """Whether a timed measurement's detail says it answered without the database: then it is
+    never the fastest and gets no verdict."""
+    return detail.startswith(WITHOUT_DATABASE)
+
+
 class StatementProbe:
     """Resets and reads pg_stat_statements around a known number of operations."""
 

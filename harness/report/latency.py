@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 
+from harness.measure.statements import unranked
 from harness.report.charts import latency_chart
 from harness.report.part import ScenarioPart
 from harness.report.units import duration, rtt_text
@@ -73,6 +74,12 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
         name = f"**{m.variant}**" if m.is_best else m.variant
         if m.kind == "native":
             name = f"*{m.variant}* (native ceiling)"
+        elif m.variant in record.from_memory:
+            name += " (served from memory)"
+        elif m.status == "ok" and unranked(m.detail):
+            name += " (not ranked: answered without the database)"
+        elif m.status == "ok" and m.detail:
+            name += " (far less work than the reference: see above)"
         if m.status != "ok" or "median_us" not in m.metrics:
             status = "**WRONG**" if m.status == "wrong" else f"**{m.status.upper()}**"
             lines.append(
@@ -131,6 +138,7 @@ def leaders(here: list[Measurement]) -> list[str]:
         if not m.is_best
         and m.status == "ok"
         and m.kind != "native"  # a ceiling, not a contender
+        and not unranked(m.detail)  # answered without the database: not a contender
         and (r := m.metrics.get("ratio_to_best")) is not None
         and r.ci_low is not None
         and r.ci_low <= 1.0
@@ -184,10 +192,19 @@ def _verdicts(
     rng = np.random.default_rng(7)
     table: dict[str, list[str]] = {point_label(p): [] for p in points}
     pairs = [(fast, slow) for fast, slow in record.comparisons]
+    unranked_here = {
+        (m.variant, m.label) for m in measurements if m.status == "ok" and unranked(m.detail)
+    }
     for fast, slow in pairs:
         found: list[tuple[str, Ratio]] = []
         for params in points:
             label = point_label(params)
+            if {
+                (fast, point_label(params, rtt_ms)),
+                (slow, point_label(params, rtt_ms)),
+            } & unranked_here:
+                table[label].append("not ranked")
+                continue
             a = samples.get(sample_key(record.name, slow, point_label(params, rtt_ms)))
             b = samples.get(sample_key(record.name, fast, point_label(params, rtt_ms)))
             if a is None or b is None:
@@ -200,7 +217,11 @@ def _verdicts(
         if found:
             lines.append(_pair_summary(fast, slow, found))
     for m in measurements:
-        if m.status == "wrong":
+        if m.status == "ok" and unranked(m.detail):
+            lines.append(f"- **Not ranked**: {m.variant} at {point_label(m.params)}: {m.detail}")
+        elif m.status == "ok" and m.detail:
+            lines.append(f"- **Note**: {m.variant} at {point_label(m.params)}: {m.detail}")
+        elif m.status == "wrong":
             lines.append(f"- **WRONG**: {m.variant} at {point_label(m.params)}: {m.detail}")
         elif m.status == "failed":
             lines.append(f"- **FAILED**: {m.variant} at {point_label(m.params)}: {m.detail}")

@@ -72,6 +72,7 @@ class ScenarioRecord(msgspec.Struct, frozen=True):
     # SELECT 1's added latency (ms) through the delay proxy, measured again after the last grid
     # point at each rtt (key: rtt in ms): the proof that the delay held for the whole scenario
     rtt_held_ms: dict[str, float] = {}
+    from_memory: list[str] = []  # variants whose declared pattern is answering from memory
 
 
 class RunRecord(msgspec.Struct):

@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from harness.errors import describe_error
 from harness.measure.roundtrips import RoundTripCounter
-from harness.measure.statements import StatementCount
+from harness.measure.statements import StatementCount, less_work, unranked
 from harness.results.records import Measurement, Metric
 from harness.results.stats import halves_ratio, latency_metrics, median_ratio, summarise
 from harness.runners.base import (
@@ -380,12 +381,19 @@ def to_measurements(
     baseline: str | None = None,
     rate_axis: str | None = None,
     rtt_ms: float = 0.0,
+    reference: str | None = None,
+    from_memory: frozenset[str] = frozenset(),
 ) -> list[Measurement]:
     """Statistics for one grid point. Ratios: to the fastest correct variant (natives never
-    count as fastest), to the scenario's baseline variant, and to every native ceiling."""
+    count as fastest), to the scenario's baseline variant, and to every native ceiling.
+
+    A variant whose counted work is far below the reference's (`less_work`) says so in its
+    detail; one that answered without the database is never the fastest, unless it declares
+    that answering from memory is its pattern (`from_memory`)."""
     timed = [r for r in results if r.status == "ok" and r.samples_ns]
+    flags = _work_flags(results, reference, from_memory)
     best = min(
-        (r for r in timed if r.kind == "variant"),
+        (r for r in timed if r.kind == "variant" and not unranked(flags.get(r.variant, ""))),
         key=lambda r: float(np.median(r.samples)),
         default=None,
     )
@@ -435,10 +443,27 @@ def to_measurements(
                     metrics[f"ratio_to_{name}"] = Metric(
                         ratio.value, "x", ratio.ci_low, ratio.ci_high
                     )
-        out.append(
-            measurement(scenario, params, r, metrics, best=r is best, rtt_ms=rtt_ms, kind=r.kind)
-        )
+        m = measurement(scenario, params, r, metrics, best=r is best, rtt_ms=rtt_ms, kind=r.kind)
+        if flags.get(r.variant):
+            m = msgspec.structs.replace(m, detail=flags[r.variant])
+        out.append(m)
     return out
+
+
+def _work_flags(
+    results: list[VariantResult], reference: str | None, from_memory: frozenset[str]
+) -> dict[str, str]:
+    """Per variant timed at this point, why its work does not match the reference's."""
+    ref = next((r for r in results if r.variant == reference and r.statements), None)
+    if ref is None or ref.statements is None:
+        return {}
+    return {
+        r.variant: why
+        for r in results
+        if r.status == "ok" and r.kind == "variant" and r.statements is not None
+        and r.variant not in from_memory
+        and (why := less_work(r.statements, ref.statements))
+    }  # fmt: skip
 
 
 class LatencyRunner:
@@ -461,7 +486,15 @@ class LatencyRunner:
         results = measure_point(job)
         return PointOutcome(
             measurements=to_measurements(
-                s.name, job.params, results, rng, s.baseline, s.rate_axis, job.rtt_ms
+                s.name,
+                job.params,
+                results,
+                rng,
+                s.baseline,
+                s.rate_axis,
+                job.rtt_ms,
+                reference=s.reference,
+                from_memory=frozenset(v.name for v in s.variants.values() if v.from_memory),
             ),
             samples={r.variant: r.samples for r in results if r.ok and r.samples_ns},
             natives={r.variant for r in results if r.kind == "native"},

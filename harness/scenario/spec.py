@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from harness.data.dataset import DatasetSpec
 from harness.errors import UserError
@@ -48,6 +48,7 @@ class Variant:
     fn: Callable[..., Any]
     description: str
     is_async: bool
+    from_memory: bool = False  # answering from memory is its pattern (a cache): never flagged
 
     def call(self, ctx: Context) -> Any:
         """One operation: the function's result, an async one run to its end on the point's loop."""
@@ -93,20 +94,35 @@ class Scenario:
     doc: str = ""
     variants: dict[str, Variant] = field(default_factory=dict)
 
-    def variant(self, fn: F) -> F:
+    @overload
+    def variant(self, fn: F) -> F: ...
+
+    @overload
+    def variant(self, *, from_memory: bool = False) -> Callable[[F], F]: ...
+
+    def variant(self, fn: F | None = None, *, from_memory: bool = False) -> F | Callable[[F], F]:
         """Decorator registering a variant, named after the function without trailing
-        underscores (so `def joinedload_` can sit beside the imported `joinedload`)."""
-        doc = inspect.getdoc(fn) or ""
-        name = fn.__name__.rstrip("_")
-        if name in self.variants:
-            raise ValueError(f"scenario {self.name!r} already has a variant {name!r}")
-        self.variants[name] = Variant(
-            name=name,
-            fn=fn,
-            description=" ".join(doc.split("\n\n")[0].split()),  # the first paragraph
-            is_async=inspect.iscoroutinefunction(fn),
-        )
-        return fn
+        underscores (so `def joinedload_` can sit beside the imported `joinedload`).
+
+        `@scenario.variant(from_memory=True)` declares that answering from memory is the
+        variant's pattern (a cache): it is then never flagged for doing less work than the
+        reference, and the report says "served from memory" beside its numbers."""
+
+        def register(fn: F) -> F:
+            doc = inspect.getdoc(fn) or ""
+            name = fn.__name__.rstrip("_")
+            if name in self.variants:
+                raise ValueError(f"scenario {self.name!r} already has a variant {name!r}")
+            self.variants[name] = Variant(
+                name=name,
+                fn=fn,
+                description=" ".join(doc.split("\n\n")[0].split()),  # the first paragraph
+                is_async=inspect.iscoroutinefunction(fn),
+                from_memory=from_memory,
+            )
+            return fn
+
+        return register if fn is None else register(fn)
 
     def hook(self, name: str) -> Callable[[F], F]:
         """Decorator setting one of the scenario's hooks instead of passing it to the

@@ -175,3 +175,29 @@ def test_answers_of_timed_operations_are_rechecked_and_a_late_wrong_one_is_caugh
         )
     ]
     assert m.metrics["answers_rechecked"].value == honest.rechecked
+
+
+def test_a_variant_answering_from_memory_is_flagged_and_never_fastest(tmp_path):
+    from harness.cli import main
+
+    code = main(
+        [
+            "run", "--postgres", "embedded", "--scenario-path", str(FIXTURE_DIR),
+            "--scenario", "memory_cheat", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (folder,) = list(tmp_path.iterdir())
+    run = json.loads((folder / "run.json").read_text())
+    by_variant = {m["variant"]: m for m in run["measurements"]}
+    cheat, cached, honest = by_variant["memorised"], by_variant["cached"], by_variant["honest"]
+    assert cheat["status"] == "ok" and not cheat["is_best"]
+    assert cheat["detail"].startswith("answered without the database"), cheat["detail"]
+    assert cheat["metrics"]["median_us"]["value"] < honest["metrics"]["median_us"]["value"]
+    assert cached["detail"] == "" and cached["is_best"]  # declared: it may win, and is labelled
+    report = (folder / "report.md").read_text()
+    assert "- **Not ranked**: memorised at n=50: answered without the database" in report
+    assert (
+        "| cached (served from memory)" in report or "| **cached** (served from memory)" in report
+    )
+    assert "memorised (not ranked: answered without the database)" in report
