@@ -5,7 +5,9 @@ The server cancels any statement past the op timeout on the timed connections
 waiting on something that is not a statement) with SIGALRM. Synchronous work gets `OpTimeout`
 where it runs. While an event loop runs, the handler never raises inside the loop's machinery
 (see `harness.cli.signals`): it cancels the loop's tasks from a callback of the loop, and the
-cancellation leaves `run_until_complete` as `OpTimeout`.
+cancellation leaves `run_until_complete` as `OpTimeout`. An alarm already set by someone else
+(pytest-timeout's, say) is kept: when it comes first it holds alone, otherwise it is set again,
+with what is left of it, when the block ends.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -53,8 +56,14 @@ def deadline(seconds: float, planned_s: float = 0.0) -> Iterator[None]:
             raise OpTimeout(seconds) from None
         loop.call_soon_threadsafe(_cancel_all, loop)
 
+    bound = seconds + planned_s + GRACE_S
+    outer, _interval = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < outer <= bound:  # someone else's alarm (e.g. pytest-timeout) comes first: theirs holds
+        yield
+        return
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds + planned_s + GRACE_S)
+    signal.setitimer(signal.ITIMER_REAL, bound)
     try:
         yield
     except asyncio.CancelledError:
@@ -64,3 +73,5 @@ def deadline(seconds: float, planned_s: float = 0.0) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer > 0:  # the outer alarm, with what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(1e-3, outer - (time.monotonic() - started)))
