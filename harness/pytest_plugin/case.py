@@ -194,22 +194,48 @@ class PatternCase:
         answer = self.check()
         benchmark.group = f"{self.scenario.name} {self.params.label}"
         benchmark.extra_info.update(self.extra_info())
+        later: list[Any] = []  # answers of operations after the check: warm-up and timed
         try:
-            estimate_s = self._warm_up() if benchmark.enabled else None
+            estimate_s = self._warm_up(later) if benchmark.enabled else None
             with frozen_gc():
-                self._time(benchmark, estimate_s)
+                later.append(self._time(benchmark, estimate_s))
         except Exception as exc:
             self.session.stop_if_server_gone(exc)
             raise
+        self._recheck(benchmark, later)
         return answer
 
-    def _warm_up(self) -> float:
-        """Runs the operation for the profile's warm-up time; returns its median in seconds."""
+    def _recheck(self, benchmark: BenchmarkFixture, later: list[Any]) -> None:
+        """Compares the answers of the warm-up's first and last operation and of the last timed
+        one with the reference's: a difference fails the test as WRONG and drops its timings
+        from the benchmark JSON. Scenarios with `verify` read their answer back from the
+        database after one operation: theirs were checked by `check` only."""
+        if self.scenario.verify is not None:
+            return
+        check = self.session.check_at(self.scenario, self.params)
+        for index, later_answer in enumerate(later, 1):
+            difference = check.recheck(later_answer)
+            if difference is not None:
+                benchmark.has_error = True  # pytest-benchmark leaves it out of its JSON
+                pytest.fail(
+                    f"WRONG: {self.scenario.name} {self.variant.name} at {self.params.label}: "
+                    f"a later operation ({index} of {len(later)} re-checked) answered "
+                    f"otherwise: {difference}; its timings are dropped",
+                    pytrace=False,
+                )
+        benchmark.extra_info["answers_rechecked"] = len(later)
+
+    def _warm_up(self, answers: list[Any]) -> float:
+        """Runs the operation for the profile's warm-up time, keeping its first and last
+        answers; returns its median in seconds."""
         warmup_s = PROFILES[self.spec.profile].warmup_s
-        samples = timed_batch(self.variant, self.ctx, warmup_s, 100_000, self.scenario.setup_op)
+        samples = timed_batch(
+            self.variant, self.ctx, warmup_s, 100_000, self.scenario.setup_op, answers
+        )
         return statistics.median(samples) / 1e9
 
-    def _time(self, benchmark: BenchmarkFixture, estimate_s: float | None) -> None:
+    def _time(self, benchmark: BenchmarkFixture, estimate_s: float | None) -> Any:
+        """Times the variant with pytest-benchmark; returns the last timed operation's answer."""
         variant, ctx, setup_op = self.variant, self.ctx, self.scenario.setup_op
         clock = self.session.clock
         call: Callable[..., Any] = variant.fn
@@ -224,9 +250,9 @@ class PatternCase:
             call, args = clock.driver(self.loop, variant.fn, ctx), ()
         calls_before, entry_before = clock.calls, clock.loop_entry_s
         if setup_op is None:
-            benchmark(call, *args)
+            result = benchmark(call, *args)
         else:
-            benchmark.pedantic(
+            result = benchmark.pedantic(
                 call,
                 args=args,
                 setup=functools.partial(setup_op, ctx),  # returns None: `args` are used
@@ -236,6 +262,7 @@ class PatternCase:
         if variant.is_async and clock.calls > calls_before:
             per_call = (clock.loop_entry_s - entry_before) / (clock.calls - calls_before)
             benchmark.extra_info["loop_entry_us"] = round(per_call * 1e6, 3)
+        return result
 
     def _pedantic_rounds(self, benchmark: BenchmarkFixture, estimate_s: float | None) -> int:
         """Rounds that fill the benchmark's max time, at least its min rounds (the fixture's

@@ -199,3 +199,27 @@ def test_wrong_variants_fail_and_only_correct_ones_are_benchmarked(
     assert asleep["extra_info"]["is_async"] is True
     assert asleep["extra_info"]["loop_entry_us"] > 0
     assert benchmarks["test_pattern[sleeper-sync_sleep-ms=2]"]["stats"]["mean"] >= 0.002
+
+
+def test_a_variant_that_turns_wrong_after_its_check_fails_and_its_timings_are_dropped(
+    bench_folder: pytest.Pytester, fresh_database, tmp_path: Path
+):
+    conn = fresh_database("pb_pytest_recheck")
+    url = f"postgresql://{conn['user']}@{conn['host']}:{conn['port']}/{conn['dbname']}"
+    out = tmp_path / "bench.json"
+    result = bench_folder.runpytest_subprocess(
+        str(bench_folder.path),
+        f"--pb-scenario-path={FIXTURE_SCENARIOS}", "--pb-scenario", "turns_wrong",
+        "--pb-postgres", url, "--benchmark-only", f"--benchmark-json={out}",
+        "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-rA",
+        timeout=240,
+    )  # fmt: skip
+    text = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=2)
+    assert "WRONG: turns_wrong turns_wrong at n=3: a later operation (1 of 3 re-checked)" in text
+    assert "WRONG: turns_wrong wrong_late at n=3: a later operation" in text
+    benchmarks = {b["name"]: b for b in json.loads(out.read_text())["benchmarks"]}
+    assert set(benchmarks) == {"test_pattern[turns_wrong-honest-n=3]"}
+    assert (
+        benchmarks["test_pattern[turns_wrong-honest-n=3]"]["extra_info"]["answers_rechecked"] == 3
+    )
