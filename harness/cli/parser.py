@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.report.units import parse_rtt_list
-from harness.runners.base import PROFILE_NAMES
+from harness.runners.base import PROFILE_NAMES, RunOptions
 from harness.runners.http.appserver import SERVERS
 
 EXIT_USAGE = 2
@@ -150,19 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--op-timeout",
         type=_non_negative_float,
-        default=60.0,
+        default=RunOptions.op_timeout_s,
         metavar="S",
         help="any one operation past S seconds FAILS its variant at that grid point and the "
         "run goes on: the server's statement_timeout on the suite's connections, and a "
-        "client-side bound for work that is not SQL (0: none; default 60)",
+        f"client-side bound for work that is not SQL (0: none; default {RunOptions.op_timeout_s:g})",
     )
     p.add_argument(
         "--max-interference",
         type=_non_negative_float,
-        default=0.10,
+        default=RunOptions.max_interference,
         metavar="CORES",
         help="a grid point during which other work on the machine used more than CORES of one "
-        "core (0.10 = 10%%) is marked disturbed, and the report says so (default 0.10)",
+        "core (0.10 = 10%%) is marked disturbed, and the report says so "
+        f"(default {RunOptions.max_interference:g})",
     )
     p.add_argument(
         "--allow-concurrent",

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import psutil
 
-DEFAULT_MAX_INTERFERENCE = 0.10  # cores of outside work above which a point is disturbed
-
 
 @dataclass(frozen=True)
 class Mark:
@@ -35,7 +33,6 @@ class Interference:
     outside_cores: float
     steal_cores: float
     load_1m: float  # the load average when the point started
-    seconds: float
 
     def disturbed(self, max_cores: float) -> str:
         """Why the point is disturbed ('' when it is not)."""
@@ -109,5 +106,4 @@ class OutsideCpu:
             outside_cores=max(0.0, outside / seconds),
             steal_cores=max(0.0, (end.steal - start.steal) / seconds),
             load_1m=start.load_1m,
-            seconds=seconds,
         )

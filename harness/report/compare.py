@@ -28,7 +28,7 @@ import numpy as np
 from harness.errors import UserError
 from harness.report.units import duration
 from harness.results.rates import stored_rates
-from harness.results.records import AxisValue, Measurement, RunRecord, point_label
+from harness.results.records import AxisValue, Measurement, RunRecord, disturbed_points, point_label
 from harness.results.stats import Ratio, mean_ratio, median_ratio
 from harness.results.store import load_run, sample_key
 
@@ -226,10 +226,10 @@ def compare_records(
                 rows.append(row)
     warnings = _run_warnings(run_a, run_b)
     for side, run in (("A", run_a), ("B", run_b)):
-        points = {(m.scenario, m.label): m.disturbed for m in run.measurements}
-        if disturbed := sum(1 for why in points.values() if why):
+        total, disturbed = disturbed_points(run.measurements)
+        if disturbed:
             warnings.append(
-                f"disturbed: {disturbed} of {len(points)} grid points of run {side} "
+                f"disturbed: {len(disturbed)} of {total} grid points of run {side} "
                 f"({run.run_id}) ran while other work used the machine; changes there are "
                 "called noisy, not regressions or improvements"
             )

@@ -17,16 +17,14 @@ from harness.results.records import (
     RTT_DRIFT,
     RunRecord,
     ScenarioRecord,
+    disturbed_points,
 )
 from harness.results.store import load_run, write_atomic, write_tidy_csv
 
 
 def _disturbed(run: RunRecord) -> list[str]:
     """How many grid points other work on the machine disturbed, said before anything else."""
-    points: dict[tuple[str, str], str] = {}
-    for m in run.measurements:
-        points.setdefault((m.scenario, m.label), m.disturbed)
-    disturbed = {k: why for k, why in points.items() if why}
+    total, disturbed = disturbed_points(run.measurements)
     if not disturbed:
         return []
     worst = max(
@@ -37,7 +35,7 @@ def _disturbed(run: RunRecord) -> list[str]:
     where = ", ".join(f"{s} {label}" for s, label in list(disturbed)[:6])
     more = f" and {len(disturbed) - 6} more" if len(disturbed) > 6 else ""
     return [
-        f"> **{len(disturbed)} of {len(points)} grid points were disturbed**: other work on the "
+        f"> **{len(disturbed)} of {total} grid points were disturbed**: other work on the "
         f"machine used more than the run's limit of CPU while they ran (up to {worst:.0f}% of "
         f"a core), so their timings and the verdicts that rest on them may not hold: {where}"
         f"{more}. Run again on a quiet machine to trust them.",

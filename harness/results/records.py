@@ -101,9 +101,8 @@ class RunRecord(msgspec.Struct):
         """What went wrong, one phrase each; empty when every variant was measured or skipped on
         purpose (the exit code is 1 when this is not empty)."""
         found = [f"scenario {s.name} failed" for s in self.scenarios if s.status != "ok"]
-        found += [f"PostgreSQL stopped answering ({len(self.server_restarts)}x)"] * bool(
-            self.server_restarts
-        )
+        if self.server_restarts:
+            found.append(f"PostgreSQL stopped answering ({len(self.server_restarts)}x)")
         for status in ("failed", "wrong"):
             bad = [m for m in self.measurements if m.status == status]
             if bad:
@@ -111,6 +110,14 @@ class RunRecord(msgspec.Struct):
                 shown = ", ".join(variants[:4]) + (", ..." if len(variants) > 4 else "")
                 found.append(f"{len(bad)} {status.upper()} measurement(s): {shown}")
         return found
+
+
+def disturbed_points(measurements: list[Measurement]) -> tuple[int, dict[tuple[str, str], str]]:
+    """How many (scenario, point) the measurements cover, and why each disturbed one was."""
+    points: dict[tuple[str, str], str] = {}
+    for m in measurements:
+        points.setdefault((m.scenario, m.label), m.disturbed)
+    return len(points), {point: why for point, why in points.items() if why}
 
 
 def distinct_points(measurements: list[Measurement]) -> list[dict[str, AxisValue]]:
