@@ -53,7 +53,9 @@ def _across(
     return f"- **{fast} vs {slow}**: " + "; ".join(parts) + "."
 
 
-def _cell(m: Measurement | None) -> str:
+def ops_cell(m: Measurement | None) -> str:
+    """A load measurement's operations/s with its CI, bold for the point's best; its status
+    when it was not timed. The throughput section adds its own figures after it."""
     if m is None:
         return ""
     if m.status != "ok" or "ops_per_s" not in m.metrics:
@@ -135,7 +137,7 @@ def render_http(
     lines.append("|---|" + "---:|" * len(points))
     for variant in record.variants:
         cells = [
-            _cell(next((m for m in ms if m.variant == variant and m.params == p), None))
+            ops_cell(next((m for m in ms if m.variant == variant and m.params == p), None))
             for p in points
         ]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")

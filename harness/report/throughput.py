@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.report.charts import throughput_chart
+from harness.report.http import ops_cell
 from harness.report.part import ScenarioPart
 from harness.report.units import duration, rtt_text
 from harness.results.rates import compare_rates
@@ -98,14 +99,10 @@ def _rule_of_thumb(run: RunRecord) -> tuple[int, str]:
 
 
 def _ops_cell(m: Measurement | None) -> str:
-    if m is None:
-        return ""
-    if m.status != "ok" or "ops_per_s" not in m.metrics:
-        return f"**{m.status.upper()}**"
-    ops = m.metrics["ops_per_s"]
+    text = ops_cell(m)
+    if m is None or m.status != "ok" or "ops_per_s" not in m.metrics:
+        return text
     p99 = metric_value(m, "p99_us")
-    text = f"{ops.value:,.0f} ({ops.ci_low or 0:,.0f}-{ops.ci_high or 0:,.0f})"
-    text = f"**{text}**" if m.is_best else text
     starved = metric_value(m, "starved_clients")
     return (
         text
