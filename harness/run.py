@@ -24,7 +24,7 @@ from harness.results.records import (
     ScenarioRecord,
     point_label,
 )
-from harness.results.store import RunFolder, rate_key, sample_key
+from harness.results.store import RunFolder, rate_key, sample_key, session_key
 from harness.runners.base import PointJob, Runner, RunOptions, StepCallback
 from harness.runners.table import runner_named
 from harness.scenario.grid import Grid, Params
@@ -251,6 +251,8 @@ class _ScenarioRun:
             folder.samples[sample_key(s.name, variant, label)] = samples
         for variant, rates in outcome.rates.items():
             folder.samples[rate_key(s.name, variant, label)] = rates
+        for variant, sizes in outcome.sessions.items():
+            folder.samples[session_key(s.name, variant, label)] = sizes
         for m in outcome.measurements:
             if m.status not in ("ok", "skipped"):  # skips are in the table and report
                 self.rc.on_note(f"{s.name} {label}: {m.variant} {m.status.upper()}: {m.detail}")

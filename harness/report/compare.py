@@ -29,8 +29,8 @@ from harness.errors import UserError
 from harness.report.units import duration
 from harness.results.rates import stored_rates
 from harness.results.records import AxisValue, Measurement, RunRecord, disturbed_points, point_label
-from harness.results.stats import Ratio, mean_ratio, median_ratio
-from harness.results.store import load_run, sample_key
+from harness.results.stats import Ratio, mean_ratio
+from harness.results.store import StoredSamples, load_run, stored_samples
 
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_SEED = 20240611
@@ -269,10 +269,9 @@ def _index(run: RunRecord) -> dict[Key, Measurement]:
     return {_key(m): m for m in run.measurements}
 
 
-def _samples(samples: dict[str, np.ndarray], m: Measurement) -> np.ndarray | None:
-    """The measurement's raw per-op durations in ns, if stored."""
-    found = samples.get(sample_key(m.scenario, m.variant, point_label(m.params, m.rtt_ms)))
-    return found if found is not None and found.size else None
+def _samples(samples: dict[str, np.ndarray], m: Measurement) -> StoredSamples | None:
+    """The measurement's raw per-op durations in ns (and sessions), if stored."""
+    return stored_samples(samples, m.scenario, m.variant, point_label(m.params, m.rtt_ms))
 
 
 def _row(
@@ -292,11 +291,11 @@ def _row(
         ratio = mean_ratio(rates_a, rates_b, rng)
         mean_a, mean_b = float(np.mean(rates_a)), float(np.mean(rates_b))
         return Row(point, native, mean_a, mean_b, True, ratio, classify(ratio, threshold))
-    ns_a, ns_b = _samples(samples_a, a), _samples(samples_b, b)
-    if ns_a is None or ns_b is None:
+    stored_a, stored_b = _samples(samples_a, a), _samples(samples_b, b)
+    if stored_a is None or stored_b is None:
         return None
-    ratio = median_ratio(ns_b, ns_a, rng)
-    median_a, median_b = float(np.median(ns_a)) / 1e3, float(np.median(ns_b)) / 1e3
+    ratio = stored_b.ratio_to(stored_a, rng, paired=False)  # two runs: their sessions apart
+    median_a, median_b = float(np.median(stored_a.ns)) / 1e3, float(np.median(stored_b.ns)) / 1e3
     return Row(point, native, median_a, median_b, False, ratio, classify(ratio, threshold))
 
 

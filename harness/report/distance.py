@@ -16,8 +16,7 @@ from harness.results.records import (
     distinct_points,
     point_label,
 )
-from harness.results.stats import median_ratio
-from harness.results.store import sample_key
+from harness.results.store import stored_samples
 
 BIG_SEND = 1e6  # bytes per operation from which the delay proxy's forwarding rate shows
 BULK_TRIP = 64e3  # bytes per round trip: below, the trips' own forwarding cost drowns the bytes
@@ -148,12 +147,12 @@ def _comparisons(
             label = point_label(params)
             cells, directions = [], []
             for rtt in grid.rtts:
-                a = samples.get(sample_key(record.name, slow, point_label(params, rtt)))
-                b = samples.get(sample_key(record.name, fast, point_label(params, rtt)))
+                a = stored_samples(samples, record.name, slow, point_label(params, rtt))
+                b = stored_samples(samples, record.name, fast, point_label(params, rtt))
                 if a is None or b is None:
                     cells.append("")
                     continue
-                ratio = median_ratio(a, b, rng)
+                ratio = a.ratio_to(b, rng, paired=True)
                 cells.append(
                     f"**{ratio.value:.2f}x**" if ratio.significant else f"{ratio.value:.2f}x n.s."
                 )

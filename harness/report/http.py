@@ -9,6 +9,7 @@ import numpy as np
 
 from harness.report.charts import http_chart
 from harness.report.part import ScenarioPart
+from harness.report.rechecks import rechecked_line
 from harness.report.units import duration, rtt_text
 from harness.results.rates import RateComparison, compare_rates
 from harness.results.records import (
@@ -125,7 +126,7 @@ def render_http(
     failed = [m for m in ms if m.status not in ("ok", "skipped")]
     for m in failed:
         lines.append(f"- **{m.variant} {m.status.upper()}** at {m.label}: {m.detail}")
-    lines.append("")
+    lines += ["", rechecked_line(ms, "requests answered under load"), ""]
     suffix = f"-rtt{rtt:g}ms" if at else ""
     for users in dict(record.axes).get(users_axis, []):
         subset = [m for m in ms if m.params.get(users_axis) == users]

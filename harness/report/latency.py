@@ -9,6 +9,7 @@ import numpy as np
 from harness.measure.statements import unranked
 from harness.report.charts import latency_chart
 from harness.report.part import ScenarioPart
+from harness.report.rechecks import rechecked_line
 from harness.report.units import duration, rtt_text
 from harness.results.records import (
     Measurement,
@@ -17,12 +18,13 @@ from harness.results.records import (
     distinct_points,
     point_label,
 )
-from harness.results.stats import Ratio, is_unstable, median_ratio, speed_sentence
-from harness.results.store import sample_key
+from harness.results.stats import Ratio, is_unstable, speed_sentence
+from harness.results.store import stored_samples
 
 LEGEND = (
     "How to read it: *median* is the typical latency of one operation (its 95% bootstrap "
-    "confidence interval in brackets), *p99* the slow tail, *cold* the first call on fresh "
+    "confidence interval in brackets, resampled by session: each point is measured in a few "
+    "sessions, each on fresh connections), *p99* the slow tail, *cold* the first call on fresh "
     "connections (connect, type introspection, statement caches). *× best* is the variant's "
     "median over the fastest one's, with a 95% CI; where that CI includes 1 the difference is "
     "not significant. *stmts/op* counts the SQL statements the server executed per operation "
@@ -205,12 +207,12 @@ def _verdicts(
             } & unranked_here:
                 table[label].append("not ranked")
                 continue
-            a = samples.get(sample_key(record.name, slow, point_label(params, rtt_ms)))
-            b = samples.get(sample_key(record.name, fast, point_label(params, rtt_ms)))
+            a = stored_samples(samples, record.name, slow, point_label(params, rtt_ms))
+            b = stored_samples(samples, record.name, fast, point_label(params, rtt_ms))
             if a is None or b is None:
                 table[label].append("")
                 continue
-            ratio = median_ratio(a, b, rng)  # slow / fast: > 1 means `fast` is faster
+            ratio = a.ratio_to(b, rng, paired=True)  # slow / fast: > 1 means `fast` is faster
             cell = f"{ratio.value:.2f}x ({ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
             table[label].append(f"**{cell}**" if ratio.significant else f"{cell} n.s.")
             found.append((label, ratio))
@@ -265,25 +267,6 @@ def _unstable(ms: list[Measurement], at: str) -> list[str]:
     ]
 
 
-def _rechecked(ms: list[Measurement]) -> str:
-    """How many timed operations' answers were compared with the reference's."""
-    timed = [m for m in ms if m.status == "ok" and m.kind == "variant"]
-    counts = [
-        int(m.metrics["answers_rechecked"].value) for m in timed if "answers_rechecked" in m.metrics
-    ]
-    if not counts:
-        return (
-            "Answers were checked once per variant and point, before timing; no timed "
-            "operation's answer was re-checked (this scenario reads its answers back from the "
-            "database, or the run predates re-checking)."
-        )
-    return (
-        f"Answers re-checked while timed: {sum(counts):,} timed operations' answers were "
-        f"compared with the reference's ({min(counts)}-{max(counts)} per variant and point, "
-        "spread over the window), beside the check of every variant before timing."
-    )
-
-
 def section(part: ScenarioPart) -> list[str]:
     """How the answer changes with distance, then per rtt: the verdicts, the chart, and a table
     per grid point."""
@@ -297,7 +280,7 @@ def section(part: ScenarioPart) -> list[str]:
         verdicts = _verdicts(record, mine, samples, rtt)
         if verdicts:
             lines += [f"### Verdicts{at}", "", *verdicts, ""]
-        lines += [*_unstable(mine, at), _rechecked(mine), ""]
+        lines += [*_unstable(mine, at), rechecked_line(mine), ""]
         suffix = f"-rtt{rtt:g}ms" if at else ""
         chart = folder / "charts" / f"{record.name}{suffix}.png"
         if latency_chart(record, mine, chart, subtitle=at.strip()):

@@ -15,6 +15,7 @@ import numpy as np
 from harness.report.charts import throughput_chart
 from harness.report.http import ops_cell
 from harness.report.part import ScenarioPart
+from harness.report.rechecks import rechecked_line
 from harness.report.units import duration, rtt_text
 from harness.results.rates import compare_rates
 from harness.results.records import AxisValue, Measurement, RunRecord, ScenarioRecord, metric_value
@@ -150,7 +151,7 @@ def render_throughput(
     lines += _unfair_lines(record, ms, clients_axis)
     lines += _no_pool_lines(record, ms, axis, clients_axis)
     lines += _problem_lines(ms)
-    lines.append("")
+    lines += ["", rechecked_line(ms, "requests timed under load"), ""]
     lines += _client_tables(record, ms, folder, rtt, at, knees, axis, clients_axis)
     return lines
 

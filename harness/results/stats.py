@@ -48,18 +48,66 @@ class Ratio:
         return Ratio(1.0 / self.value, 1.0 / self.ci_high, 1.0 / self.ci_low)
 
 
+Sessions = np.ndarray | list[int] | None  # samples per measuring session, in the samples' order
+
+
+def session_sizes(sessions: Sessions, n: int) -> np.ndarray | None:
+    """The sessions' sample counts when they describe `n` samples in two sessions or more."""
+    if sessions is None:
+        return None
+    sizes = np.asarray(sessions, dtype=np.int64)
+    if sizes.size < 2 or (sizes <= 0).any() or int(sizes.sum()) != n:
+        return None
+    return sizes
+
+
+def draw_sessions(
+    sessions: Sessions, n: int, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+) -> np.ndarray | None:
+    """Which sessions each resample draws (resamples x sessions, with replacement); None when
+    the samples were not taken in sessions. Shared by two variants measured in the same
+    sessions, it pairs their resamples."""
+    sizes = session_sizes(sessions, n)
+    if sizes is None:
+        return None
+    return rng.integers(0, sizes.size, size=(resamples, sizes.size))
+
+
 def bootstrap_medians(
-    samples: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES
+    samples: np.ndarray,
+    rng: np.random.Generator,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    sessions: Sessions = None,
+    chosen: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Medians of `resamples` bootstrap resamples of `samples`."""
+    """Medians of `resamples` bootstrap resamples of `samples`.
+
+    With `sessions` (how many samples each measuring session took, in order; each session on
+    fresh connections), two levels: a resample draws sessions with replacement (`chosen`, else
+    its own draw), then samples within each drawn session. Operations of one session are alike
+    in ways the next session's are not, so the interval widens by what differs between sessions,
+    as a repeated run would see it."""
     data = np.asarray(samples, dtype=np.float64)
     if data.size == 0:
         raise ValueError("no samples")
-    per_chunk = max(1, _CHUNK_ELEMENTS // data.size)
+    sizes = session_sizes(sessions, data.size)
     out = np.empty(resamples, dtype=np.float64)
+    if sizes is None:
+        per_chunk = max(1, _CHUNK_ELEMENTS // data.size)
+        for start in range(0, resamples, per_chunk):
+            stop = min(resamples, start + per_chunk)
+            idx = rng.integers(0, data.size, size=(stop - start, data.size))
+            out[start:stop] = np.median(data[idx], axis=1)
+        return out
+    if chosen is None:
+        chosen = rng.integers(0, sizes.size, size=(resamples, sizes.size))
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    slot = np.repeat(np.arange(sizes.size), sizes)  # which drawn session each position takes
+    per_chunk = max(1, _CHUNK_ELEMENTS // (2 * data.size))
     for start in range(0, resamples, per_chunk):
         stop = min(resamples, start + per_chunk)
-        idx = rng.integers(0, data.size, size=(stop - start, data.size))
+        session = chosen[start:stop][:, slot]
+        idx = offsets[session] + (rng.random(session.shape) * sizes[session]).astype(np.int64)
         out[start:stop] = np.median(data[idx], axis=1)
     return out
 
@@ -70,12 +118,12 @@ def _interval(values: np.ndarray, method: Any = "linear") -> tuple[float, float]
     return float(low), float(high)
 
 
-def summarise(samples: np.ndarray, rng: np.random.Generator) -> Summary:
+def summarise(samples: np.ndarray, rng: np.random.Generator, sessions: Sessions = None) -> Summary:
     data = np.asarray(samples, dtype=np.float64)
     if data.size == 0:
         raise ValueError("no samples")
     p50, p90, p99, p999 = np.percentile(data, [50, 90, 99, 99.9])
-    low, high = _interval(bootstrap_medians(data, rng))
+    low, high = _interval(bootstrap_medians(data, rng, sessions=sessions))
     return Summary(
         n=int(data.size),
         mean=float(data.mean()),
@@ -90,10 +138,28 @@ def summarise(samples: np.ndarray, rng: np.random.Generator) -> Summary:
     )
 
 
-def median_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Ratio:
-    """How many times slower a is than b (median over median), resampling both independently."""
+def median_ratio(
+    a: np.ndarray,
+    b: np.ndarray,
+    rng: np.random.Generator,
+    sessions_a: Sessions = None,
+    sessions_b: Sessions = None,
+    paired: bool = True,
+) -> Ratio:
+    """How many times slower a is than b (median over median), with a bootstrap CI.
+
+    Taken in sessions (`bootstrap_medians`), both are resampled by session; when both were
+    measured in the same sessions (`paired`: the variants of one grid point, interleaved), a
+    resample draws the same sessions for both. Otherwise they are resampled independently."""
     point = float(np.median(a) / np.median(b))
-    boot = bootstrap_medians(a, rng) / bootstrap_medians(b, rng)
+    chosen_a = draw_sessions(sessions_a, len(a), rng)
+    chosen_b = draw_sessions(sessions_b, len(b), rng)
+    same = chosen_a is not None and chosen_b is not None and chosen_a.shape == chosen_b.shape
+    if paired and same:
+        chosen_b = chosen_a
+    boot = bootstrap_medians(a, rng, sessions=sessions_a, chosen=chosen_a) / bootstrap_medians(
+        b, rng, sessions=sessions_b, chosen=chosen_b
+    )
     low, high = _interval(boot)
     return Ratio(point, low, high)
 

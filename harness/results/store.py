@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from harness.errors import UserError
 from harness.results.records import RunRecord, decode_run, encode_run
+from harness.results.stats import Ratio, median_ratio
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -136,6 +138,36 @@ def sample_key(scenario: str, variant: str, label: str) -> str:
 def rate_key(scenario: str, variant: str, label: str) -> str:
     """Where a load measurement's requests/s per time slice are kept, beside its durations."""
     return f"{sample_key(scenario, variant, label)}|per_s"
+
+
+def session_key(scenario: str, variant: str, label: str) -> str:
+    """Where a latency measurement's samples per measuring session are kept, beside its
+    durations (absent for samples not taken in sessions)."""
+    return f"{sample_key(scenario, variant, label)}|sessions"
+
+
+@dataclass(frozen=True)
+class StoredSamples:
+    """One latency measurement's stored durations (ns), and how many each of its measuring
+    sessions took (None: one session, or a run from before sessions)."""
+
+    ns: np.ndarray
+    sessions: np.ndarray | None = None
+
+    def ratio_to(self, other: StoredSamples, rng: np.random.Generator, paired: bool) -> Ratio:
+        """How many times slower this is than `other` (median over median, 95% CI); `paired`
+        when both were measured in the same sessions (two variants of one grid point)."""
+        return median_ratio(self.ns, other.ns, rng, self.sessions, other.sessions, paired)
+
+
+def stored_samples(
+    samples: dict[str, np.ndarray], scenario: str, variant: str, label: str
+) -> StoredSamples | None:
+    """A measurement's samples from samples.npz, if kept."""
+    found = samples.get(sample_key(scenario, variant, label))
+    if found is None or not found.size:
+        return None
+    return StoredSamples(found, samples.get(session_key(scenario, variant, label)))
 
 
 class RunFolder:

@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.errors import describe_error
 from harness.results.records import Measurement, Metric
-from harness.scenario.answers import Checked
+from harness.scenario.answers import Checked, Rechecked
 from harness.scenario.context import Context
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class VariantOutcome:
     variant: str
     status: str = "ok"  # ok | wrong | failed | skipped
     detail: str = ""
+    rechecked: int = 0  # timed operations whose answers were compared with the reference's
 
     @property
     def ok(self) -> bool:
@@ -100,15 +101,30 @@ class VariantOutcome:
         self.status, self.detail = checked.status, checked.detail
         return checked.ok
 
+    def took_recheck(self, found: Rechecked, what: str = "timed operation") -> bool:
+        """Counts the timed answers re-checked; the first that differed from the reference's
+        makes the variant WRONG at this point (the runner then drops its timings). True while
+        the variant is still ok."""
+        before, self.rechecked = self.rechecked, self.rechecked + found.count
+        if found.wrong_at:
+            self.status = "wrong"
+            self.detail = (
+                f"{what} {before + found.wrong_at} (re-checked while timed) answered otherwise: "
+                f"{found.difference}"
+            )
+        return self.ok
+
 
 @dataclass
 class PointOutcome:
     """What a runner hands back for one grid point: its measurements, and the raw data the
-    report and `compare` read again (latency samples in ns, requests/s per time slice)."""
+    report and `compare` read again (latency samples in ns, requests/s per time slice, and how
+    many of the samples each measuring session took)."""
 
     measurements: list[Measurement]
     samples: dict[str, np.ndarray] = field(default_factory=dict)
     rates: dict[str, np.ndarray] = field(default_factory=dict)
+    sessions: dict[str, np.ndarray] = field(default_factory=dict)  # samples per session, in order
     natives: set[str] = field(default_factory=set)
 
 

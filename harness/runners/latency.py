@@ -1,15 +1,19 @@
 """The latency runner: one operation after another, variants interleaved in rounds.
 
 Per grid point: every variant runs once cold (timed separately) and its answer is checked against
-the reference; variants that pass get their statements counted, are warmed up by time, and are
-then sampled in rounds (A B C, B C A, ...) so that drift on a noisy machine hits all alike.
+the reference; variants that pass get their statements counted, and are then measured in a few
+sessions, each on fresh connections: warmed up by time, then sampled in rounds (A B C, B C A, ...)
+so that drift on a noisy machine hits all alike. The sessions show what differs from one set of
+connections to the next (server backends, caches, memory layout), which a single session's
+interval cannot: the verdicts' intervals resample by session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,14 +38,14 @@ from harness.runners.base import (
     set_up_point,
 )
 from harness.runners.deadline import deadline
-from harness.scenario.answers import AnswerCheck
+from harness.scenario.answers import AnswerCheck, recheck_answers
 from harness.scenario.context import Context
 from harness.scenario.grid import Params
 from harness.scenario.spec import Scenario, Variant
 from harness.server.target import ServerTarget
 
 NAN = float("nan")
-RECHECK_BATCHES = 4  # timed batches whose answers are re-checked, spread over the window
+RECHECK_BATCHES = 2  # timed batches per session whose answers are re-checked, spread over it
 MIN_RECHECKED = 3  # at least this many timed answers per variant and point, when it has them
 Setup = Callable[[Context], None] | None
 
@@ -55,18 +59,40 @@ class Timing:
     min_samples: int
     max_samples: int
     slice_s: float = 0.05  # one variant's turn within a round
-    slow_cap_s: float = 15.0  # a variant this slow stops at 3 samples instead of min_samples
+    slow_cap_s: float = 15.0  # a variant this slow stops at slow_min samples, not min_samples
+    slow_min: int = 3
     count_ops: int = 3  # operations whose statements are counted (fewer if one is slow)
+    sessions: int = 3  # the measuring is split into this many, each on fresh connections
+
+    @property
+    def session_count(self) -> int:
+        """Sessions per point: `sessions`, but never more than `max_samples`."""
+        return max(1, min(self.sessions, self.max_samples))
 
     @property
     def planned_s(self) -> float:
-        return self.warmup_s + self.measure_s
+        return self.session_count * self.warmup_s + self.measure_s
+
+    def session(self) -> Timing:
+        """One session's share: its part of the window, samples and slow cap (warm-up whole)."""
+        count = self.session_count
+        return replace(
+            self,
+            measure_s=self.measure_s / count,
+            min_samples=math.ceil(self.min_samples / count),
+            max_samples=self.max_samples // count,
+            slow_cap_s=self.slow_cap_s / count,
+            slow_min=math.ceil(self.slow_min / count),
+            sessions=1,
+        )
 
 
 PROFILES: dict[str, Timing] = {
-    "quick": Timing(warmup_s=0.1, measure_s=0.5, min_samples=7, max_samples=2_000, slow_cap_s=4.0),
+    "quick": Timing(
+        warmup_s=0.1, measure_s=0.5, min_samples=7, max_samples=2_000, slow_cap_s=4.0, sessions=3
+    ),
     "full": Timing(
-        warmup_s=0.3, measure_s=2.0, min_samples=15, max_samples=50_000, slow_cap_s=15.0
+        warmup_s=0.3, measure_s=2.0, min_samples=15, max_samples=50_000, slow_cap_s=15.0, sessions=4
     ),
 }
 
@@ -78,11 +104,17 @@ class VariantResult(VariantOutcome):
     statements: StatementCount | None = None
     spent_ns: int = 0
     kind: str = "variant"  # or "native"
-    rechecked: int = 0  # timed operations whose answers were compared with the reference's
+    sessions: list[int] = field(default_factory=list)  # samples taken in each session, in order
 
     @property
     def samples(self) -> np.ndarray:
         return np.asarray(self.samples_ns, dtype=np.int64)
+
+    @property
+    def session_sizes(self) -> np.ndarray | None:
+        """The samples per session, when they came from more than one session."""
+        sizes = [n for n in self.sessions if n]
+        return np.asarray(sizes, dtype=np.int64) if len(sizes) > 1 else None
 
 
 def _sync_batch(
@@ -173,11 +205,26 @@ def measure_point(job: PointJob) -> list[VariantResult]:
         _check_answers(job, check, ordered, ctx, results)
         passing = [v for v in ordered if results[v.name].ok]
         _count_statements(job, passing, ctx, results)
-        _warm_up(job, passing, ctx, results)
-        _sample_in_rounds(job, check, passing, ctx, results)
+        session = replace(job, timing=job.timing.session())
+        for index in range(job.timing.session_count):
+            with _session(ctx, index) as current:
+                _warm_up(session, passing, current, results)
+                _sample_in_rounds(session, check, passing, current, results)
         if job.options.run_natives:
             natives = _run_natives(scenario, ctx, job.target, job.timing, job.on_step)
     return [*natives, *(results[v.name] for v in job.variants)]
+
+
+@contextlib.contextmanager
+def _session(ctx: Context, index: int) -> Iterator[Context]:
+    """The point's own Context for the first session, then a new one on fresh connections (the
+    data `setup_point` left in its state carried over), closed when the session ends."""
+    if index == 0:
+        yield ctx
+        return
+    with point_context(ctx.target, ctx.params, ctx.dataset, ctx.loop) as fresh:
+        fresh.state.update(ctx.state)
+        yield fresh
 
 
 def _run_natives(
@@ -301,20 +348,6 @@ def _warm_up(
         on_step("", timing.warmup_s)
 
 
-def _recheck(
-    check: AnswerCheck, variant: str, answers: list[Any], ctx: Context, result: VariantResult
-) -> None:
-    """Compares answers kept from timed operations with the reference's (untimed); the first
-    that differs makes the variant WRONG at this point."""
-    for answer in answers:
-        result.rechecked += 1
-        difference = check.recheck(answer)
-        if difference is not None:
-            result.status = "wrong"
-            result.detail = f"timed operation {result.rechecked} answered otherwise: {difference}"
-            return
-
-
 def _sample_in_rounds(
     job: PointJob,
     check: AnswerCheck,
@@ -322,15 +355,22 @@ def _sample_in_rounds(
     ctx: Context,
     results: dict[str, VariantResult],
 ) -> None:
+    """One session's sampling: the variants in rounds until each has its share of the window
+    (`Timing.session`); the samples it took are appended to each variant's `sessions`."""
     scenario, target, timing, on_step = job.scenario, job.direct, job.timing, job.on_step
+    taken_before = {v.name: len(results[v.name].samples_ns) for v in passing}
+    spent_before = {v.name: results[v.name].spent_ns for v in passing}
+
+    def taken(result: VariantResult) -> int:
+        return len(result.samples_ns) - taken_before[result.variant]
 
     def done(result: VariantResult) -> bool:
-        n, spent = len(result.samples_ns), result.spent_ns / 1e9
+        n, spent = taken(result), (result.spent_ns - spent_before[result.variant]) / 1e9
         return (
             result.status != "ok"
             or n >= timing.max_samples
             or (spent >= timing.measure_s and n >= timing.min_samples)
-            or (spent >= timing.slow_cap_s and n >= 3)
+            or (spent >= timing.slow_cap_s and n >= timing.slow_min)
         )
 
     active = [v for v in passing if not done(results[v.name])]
@@ -343,7 +383,7 @@ def _sample_in_rounds(
         for variant in active[shift:] + active[:shift]:
             result = results[variant.name]
             on_step(f"{ctx.params.label} · {variant.name} (n={len(result.samples_ns)})", 0.0)
-            remaining = timing.max_samples - len(result.samples_ns)
+            remaining = timing.max_samples - taken(result)
             index = batches[variant.name] = batches.get(variant.name, -1) + 1
             keep = recheck and (index % stride == 0 or result.rechecked < MIN_RECHECKED)
             answers: list[Any] | None = [] if keep else None
@@ -353,7 +393,7 @@ def _sample_in_rounds(
                         variant, ctx, timing.slice_s, remaining, scenario.setup_op, answers
                     )
                 if answers:
-                    _recheck(check, variant.name, answers, ctx, result)
+                    result.took_recheck(recheck_answers(map(check.recheck, answers)))
             except Exception as exc:
                 target.raise_if_gone(exc)
                 result.fail(describe_error(exc))
@@ -362,12 +402,18 @@ def _sample_in_rounds(
             if result.status != "ok":  # a timed answer was wrong: its timings are dropped
                 result.samples_ns.clear()
                 continue
-            before = min(result.spent_ns / 1e9, timing.measure_s)
+            spent = (result.spent_ns - spent_before[variant.name]) / 1e9
             result.samples_ns.extend(batch)
             result.spent_ns += sum(batch)
-            on_step("", min(result.spent_ns / 1e9, timing.measure_s) - before)
+            on_step(
+                "", min(spent + sum(batch) / 1e9, timing.measure_s) - min(spent, timing.measure_s)
+            )
         active = [v for v in active if not done(results[v.name])]
         round_index += 1
+    for variant in passing:
+        result = results[variant.name]
+        if result.status == "ok":
+            result.sessions.append(taken(result))
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -419,7 +465,7 @@ def to_measurements(
                 metrics["received_bytes_per_op"] = Metric(r.statements.received_bytes, "bytes")
         if r.status == "ok" and r.samples_ns:
             us = r.samples / 1e3
-            s = summarise(us, rng)
+            s = summarise(us, rng, r.session_sizes)
             metrics.update(latency_metrics(s))
             metrics["ops_per_s"] = Metric(1e6 / s.mean, "ops/s", n=s.n)
             if (drift := halves_ratio(r.samples, rng)) is not None:
@@ -439,7 +485,9 @@ def to_measurements(
                 if other is r:
                     metrics[f"ratio_to_{name}"] = Metric(1.0, "x", 1.0, 1.0)
                 else:
-                    ratio = median_ratio(r.samples, other.samples, rng)
+                    ratio = median_ratio(
+                        r.samples, other.samples, rng, r.session_sizes, other.session_sizes
+                    )
                     metrics[f"ratio_to_{name}"] = Metric(
                         ratio.value, "x", ratio.ci_low, ratio.ci_high
                     )
@@ -497,5 +545,10 @@ class LatencyRunner:
                 from_memory=frozenset(v.name for v in s.variants.values() if v.from_memory),
             ),
             samples={r.variant: r.samples for r in results if r.ok and r.samples_ns},
+            sessions={
+                r.variant: sizes
+                for r in results
+                if r.ok and r.samples_ns and (sizes := r.session_sizes) is not None
+            },
             natives={r.variant for r in results if r.kind == "native"},
         )

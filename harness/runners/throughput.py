@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ from harness.runners.base import (
     set_up_point,
 )
 from harness.runners.pools import CHECKOUT_TIMEOUTS, AsyncPool, PoolPlan, SyncPool
-from harness.scenario.answers import AnswerCheck
+from harness.scenario.answers import AnswerCheck, Rechecked, recheck_answers
 from harness.scenario.context import Context
 from harness.scenario.grid import Params
 from harness.scenario.spec import Scenario, Variant
@@ -87,6 +87,7 @@ class ThroughputRun:
     server_cpu: float | None
     starved: int  # clients that completed no request in the whole window
     peak_connections: int = 0  # server connections above those open before the pool
+    kept: list[tuple[int, Any]] = field(default_factory=list)  # (n, answer), timed in the window
 
 
 @dataclass
@@ -109,11 +110,17 @@ class _ClientLog:
     errors_at: list[int] = field(default_factory=list)
     timeouts_at: list[int] = field(default_factory=list)
     first_error: str = ""
+    keep_every_ns: int = 0  # how often this client keeps a request's answer for the re-check
+    kept: list[tuple[int, int, Any]] = field(default_factory=list)  # (ended, n, answer)
+    _keep_at: int = 0
 
-    def completed(self, started: int, checked_out: int, ended: int) -> None:
+    def completed(self, started: int, checked_out: int, ended: int, n: int, answer: Any) -> None:
         self.done_at.append(ended)
         self.total_ns.append(ended - started)
         self.wait_ns.append(checked_out - started)
+        if ended >= self._keep_at:  # a few answers spread over the run, looked at afterwards
+            self.kept.append((ended, n, answer))
+            self._keep_at = ended + self.keep_every_ns
 
     def failed(self, exc: Exception, at: int) -> bool:
         """Records an error; True when it was a checkout timeout (a pool's own limit)."""
@@ -121,6 +128,14 @@ class _ClientLog:
         (self.timeouts_at if timed_out else self.errors_at).append(at)
         self.first_error = self.first_error or describe_error(exc, 200)
         return timed_out
+
+
+RECHECKED_PER_RUN = 24  # timed answers re-checked per variant and repetition, at most
+KEPT_PER_WINDOW = 4  # answers each client keeps per measured window's length
+
+
+def _keep_every_ns(timing: ThroughputTiming) -> int:
+    return int(timing.measure_s * 1e9 / KEPT_PER_WINDOW)
 
 
 def _summarise_logs(
@@ -143,6 +158,9 @@ def _summarise_logs(
     def in_window(stamps: list[int]) -> int:
         return sum(1 for t in stamps if measure_from <= t < measure_to)
 
+    kept = sorted(k for c in logs for k in c.kept if measure_from <= k[0] < measure_to)
+    spread = np.unique(np.linspace(0, len(kept) - 1, min(len(kept), RECHECKED_PER_RUN)).round())
+
     return ThroughputRun(
         window_s=window_s,
         latencies_ns=total[inside],
@@ -155,6 +173,7 @@ def _summarise_logs(
         client_cpu=cpu[0],
         server_cpu=cpu[1],
         starved=sum(1 for c in logs if not any(measure_from <= t < measure_to for t in c.done_at)),
+        kept=[(kept[int(i)][1], kept[int(i)][2]) for i in spread],
     )
 
 
@@ -169,7 +188,7 @@ def drive_threads(
     """`clients` OS threads, each checking out, requesting and releasing in a loop."""
     clock = time.perf_counter_ns
     stop = threading.Event()
-    logs = [_ClientLog() for _ in range(clients)]
+    logs = [_ClientLog(keep_every_ns=_keep_every_ns(timing)) for _ in range(clients)]
 
     def client(index: int) -> None:
         log, n = logs[index], index
@@ -178,8 +197,8 @@ def drive_threads(
             try:
                 with pool.checkout() as conn:
                     t1 = clock()
-                    request(conn, n)
-                log.completed(t0, t1, clock())
+                    answer = request(conn, n)
+                log.completed(t0, t1, clock(), n, answer)
             except Exception as exc:
                 if not log.failed(exc, clock()):
                     time.sleep(0.001)  # a failing server must not become a busy loop
@@ -221,7 +240,7 @@ async def drive_tasks(
     """`clients` asyncio tasks in this loop, each checking out, requesting and releasing."""
     clock = time.perf_counter_ns
     stopping = asyncio.Event()
-    logs = [_ClientLog() for _ in range(clients)]
+    logs = [_ClientLog(keep_every_ns=_keep_every_ns(timing)) for _ in range(clients)]
 
     async def client(index: int) -> None:
         log, n = logs[index], index
@@ -231,8 +250,8 @@ async def drive_tasks(
                 async with asyncio.timeout(timing.op_timeout_s):
                     async with pool.checkout() as conn:
                         t1 = clock()
-                        await request(conn, n)
-                log.completed(t0, t1, clock())
+                        answer = await request(conn, n)
+                log.completed(t0, t1, clock(), n, answer)
             except Exception as exc:
                 if not log.failed(exc, clock()):
                     await asyncio.sleep(0.001)
@@ -266,19 +285,19 @@ async def drive_tasks(
 
 def _one_after_another(
     plan: PoolPlan,
-    count: int,
+    numbers: Sequence[int],
     loop: asyncio.AbstractEventLoop,
     before: Callable[[int], None] = lambda _n: None,
 ) -> list[Any]:
-    """Requests 0..count-1, one after another, through a pool the plan opens (and closes);
-    `before(n)` runs ahead of request n."""
+    """The requests with these numbers, one after another, through a pool the plan opens (and
+    closes); `before(n)` runs ahead of request n."""
     if plan.is_async:
 
         async def go() -> list[Any]:
             pool: AsyncPool = await plan.open()  # type: ignore[misc]
             try:
                 out = []
-                for n in range(count):
+                for n in numbers:
                     before(n)
                     async with pool.checkout() as conn:
                         out.append(await plan.request(conn, n))
@@ -290,7 +309,7 @@ def _one_after_another(
     pool: SyncPool = plan.open()  # type: ignore[assignment]
     try:
         out = []
-        for n in range(count):
+        for n in numbers:
             before(n)
             with pool.checkout() as conn:
                 out.append(plan.request(conn, n))
@@ -316,7 +335,7 @@ def round_trips_per_request(
     ):
         plan = variant.fn(counting)
         _one_after_another(
-            plan, warm + counted, ctx.loop, lambda n: counter.reset() if n == warm else None
+            plan, range(warm + counted), ctx.loop, lambda n: counter.reset() if n == warm else None
         )
         return counter.read().round_trips / counted
 
@@ -338,7 +357,9 @@ def measure_throughput_point(job: PointJob) -> list[ThroughputResult]:
 
             def answers(variant: Variant = variant) -> Any:
                 plans[variant.name] = plan = variant.fn(ctx)
-                return scenario.canonical(_one_after_another(plan, timing.check_requests, ctx.loop))
+                return scenario.canonical(
+                    _one_after_another(plan, range(timing.check_requests), ctx.loop)
+                )
 
             if not result.judged(check.check(variant.name, answers)):
                 plans.pop(variant.name, None)
@@ -347,6 +368,7 @@ def measure_throughput_point(job: PointJob) -> list[ThroughputResult]:
                 result.round_trips = round_trips_per_request(scenario, variant, ctx, direct)
             except Exception as exc:  # counting is a diagnostic; the load still runs
                 direct.raise_if_gone(exc)
+        recheck = _Recheck(check, plans.get(scenario.reference), ctx.loop)
         for repetition in range(timing.repetitions):
             ready = [v for v in job.variants if v.name in plans]
             shift = repetition % len(ready) if ready else 0
@@ -356,14 +378,43 @@ def measure_throughput_point(job: PointJob) -> list[ThroughputResult]:
                     continue
                 job.on_step(f"{job.params.label} · {variant.name} × {clients} clients", 0.0)
                 try:
-                    result.runs.append(
-                        _load_once(plans[variant.name], clients, timing, scenario, direct, ctx.loop)
+                    run = _load_once(
+                        plans[variant.name], clients, timing, scenario, direct, ctx.loop
                     )
+                    result.runs.append(run)
+                    if not result.took_recheck(recheck.of(run.kept), "timed request"):
+                        result.runs.clear()  # a wrong answer under load: its timings are dropped
                 except Exception as exc:
                     direct.raise_if_gone(exc)
                     result.fail(describe_error(exc))
                 job.on_step("", timing.warmup_s + timing.measure_s)
     return [results[v.name] for v in job.variants]
+
+
+@dataclass
+class _Recheck:
+    """Compares answers kept from timed requests with the reference's answers to the same
+    requests, asked afterwards one after another through the reference's own pool (untimed)."""
+
+    check: AnswerCheck
+    reference: PoolPlan | None
+    loop: asyncio.AbstractEventLoop
+    expected: dict[int, Any] = field(default_factory=dict)
+
+    def of(self, kept: list[tuple[int, Any]]) -> Rechecked:
+        if self.reference is None or not kept:
+            return Rechecked()
+        missing = sorted({n for n, _ in kept} - self.expected.keys())
+        if missing:
+            answers = _one_after_another(self.reference, missing, self.loop)
+            self.expected.update(zip(missing, answers, strict=True))
+        canonical = self.check.scenario.canonical
+
+        def difference(n: int, got: Any) -> str | None:
+            found = self.check.difference(canonical([got]), canonical([self.expected[n]]))
+            return None if found is None else f"request {n}: {found}"
+
+        return recheck_answers(difference(n, got) for n, got in kept)
 
 
 def _load_once(
@@ -433,6 +484,8 @@ def throughput_measurements(
             attempts = latencies.size + errors + timeouts
             if r.round_trips is not None:
                 metrics["round_trips_per_op"] = Metric(r.round_trips, "round trips")
+            if r.rechecked:
+                metrics["answers_rechecked"] = Metric(r.rechecked, "answers")
             metrics["errors"] = Metric(errors, "requests")
             metrics["checkout_timeouts"] = Metric(timeouts, "requests")
             metrics["hung_clients"] = Metric(hung, "clients")

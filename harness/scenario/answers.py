@@ -105,6 +105,26 @@ class AnswerCheck:
         return checked
 
 
+@dataclass(frozen=True)
+class Rechecked:
+    """What re-checking a variant's timed answers found: how many were compared, and the first
+    that differed from the reference's (its 1-based place and where it differed), if any."""
+
+    count: int = 0
+    wrong_at: int = 0
+    difference: str = ""
+
+
+def recheck_answers(differences: Iterable[str | None]) -> Rechecked:
+    """Counts re-checked answers until the first that differs (each item: where a timed answer
+    differs from the reference's, None when they agree)."""
+    count = 0
+    for count, difference in enumerate(differences, 1):
+        if difference is not None:
+            return Rechecked(count, count, difference)
+    return Rechecked(count)
+
+
 def first_difference(got: Any, expected: Any, path: str = "result") -> str | None:
     """None when equal; otherwise a short description of the first place they differ."""
     if type(got) is not type(expected) and not (

@@ -47,3 +47,29 @@ def wrong() -> Asgi:
         await app(scope, receive, send)
 
     return lie
+
+
+def wrong_later() -> Asgi:
+    """Answers like the real app for its first PB_RIGHT_FOR requests (the parity check's), then
+    gets every user's page wrong: only a re-check of answers given under load catches it."""
+    app = create_real()
+    right_for = int(os.environ.get("PB_RIGHT_FOR", "40"))
+    seen = [0]
+
+    async def lie_later(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen[0] += 1
+            if seen[0] > right_for and scope["path"].startswith("/users/"):
+                body = json.dumps({"id": 0, "stale": True}).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return lie_later

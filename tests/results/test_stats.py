@@ -72,3 +72,39 @@ def test_a_window_whose_second_half_drifted_is_unstable_and_a_steady_one_is_not(
     small = halves_ratio(slight, rng)
     assert small.significant and not is_unstable(small)  # real, but within 10%
     assert halves_ratio(steady[:9], rng) is None  # too few to tell
+
+
+def test_sessions_that_disagree_widen_the_interval_a_single_session_would_not_show():
+    """Each session a few percent off in its own direction (fresh connections, another
+    backend): resampled by session the ratio is no longer 'significant' on one session's luck."""
+    rng = np.random.default_rng(5)
+    shifts_a, shifts_b = [1.00, 1.08, 0.95], [1.03, 0.97, 1.04]
+    a = np.concatenate([rng.normal(100 * k, 2, 300) for k in shifts_a])
+    b = np.concatenate([rng.normal(100 * k, 2, 300) for k in shifts_b])
+    flat = median_ratio(a, b, np.random.default_rng(6))
+    by_session = median_ratio(a, b, np.random.default_rng(6), [300] * 3, [300] * 3)
+    assert by_session.value == flat.value  # the point estimate is the same
+    assert (by_session.ci_high - by_session.ci_low) > 3 * (flat.ci_high - flat.ci_low)
+    assert not by_session.significant
+
+
+def test_sessions_shared_by_both_variants_are_drawn_together():
+    """A shift common to both variants in one session (the machine, in that session) cancels
+    in the ratio when both are resampled by the same sessions; drawn apart it would not."""
+    rng = np.random.default_rng(7)
+    common = [0.8, 1.0, 1.25]
+    a = np.concatenate([rng.normal(120 * k, 1, 200) for k in common])  # 1.2x slower everywhere
+    b = np.concatenate([rng.normal(100 * k, 1, 200) for k in common])
+    paired = median_ratio(a, b, np.random.default_rng(8), [200] * 3, [200] * 3)
+    apart = median_ratio(a, b, np.random.default_rng(8), [200] * 3, [200] * 3, paired=False)
+    assert paired.significant and paired.ci_low > 1.1
+    assert (apart.ci_high - apart.ci_low) > 3 * (paired.ci_high - paired.ci_low)
+
+
+def test_sessions_that_do_not_describe_the_samples_are_ignored():
+    data = np.arange(100.0)
+    rng = np.random.default_rng(9)
+    plain = bootstrap_medians(data, np.random.default_rng(1), resamples=50)
+    for sessions in (None, [100], [50, 40], [0, 100]):
+        assert (bootstrap_medians(data, np.random.default_rng(1), 50, sessions) == plain).all()
+    assert summarise(data, rng, [50, 50]).median_ci_low <= 49.5

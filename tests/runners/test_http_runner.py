@@ -243,9 +243,12 @@ def test_apps_agree_then_each_is_loaded_and_everything_stops(server, dataset):
         rec = r.outcome.recorded
         assert rec.times_ms.size > 20 and not rec.failed.any()
         assert r.outcome.summary["requests"] >= rec.times_ms.size  # locust's view: whole run
+    for r in results:  # answers kept from the measured window, compared with the reference's
+        assert r.rechecked >= 3, r.rechecked
     measurements = http_measurements("http", POINT, results, np.random.default_rng(1))
     for m in measurements:
         assert m.metrics["ops_per_s"].value > 10
+        assert m.metrics["answers_rechecked"].value >= 3
         cpu = {"app_cpu_pct", "locust_cpu_pct", "postgres_cpu_pct", "machine_cpu_pct"}
         assert cpu | {"p99_us", "locust_requests_per_s"} <= set(m.metrics)
         assert "bottleneck" in m.detail or "no process saturated" in m.detail
@@ -257,6 +260,22 @@ def test_an_app_that_answers_differently_is_wrong_and_not_loaded(server, dataset
     reference, liar = _measure(server, scenario, variants)
     assert reference.status == "ok"
     assert liar.status == "wrong" and "GET /users/1" in liar.detail and liar.outcome is None
+    _no_app_or_locust_left()
+
+
+def test_an_app_that_answers_wrong_only_under_load_is_wrong_and_its_timings_dropped(
+    server, dataset
+):
+    scenario, variants = _scenario(_variant("stale", "tests.http_fixture.apps:wrong_later"))
+    reference, stale = _measure(server, scenario, variants)
+    assert reference.status == "ok" and reference.rechecked >= 3
+    assert stale.status == "wrong" and stale.outcome is None
+    assert "timed request 1 (re-checked while timed) answered otherwise" in stale.detail
+    assert "GET /users/" in stale.detail
+    measurements = http_measurements(
+        scenario.name, POINT, [reference, stale], np.random.default_rng(1)
+    )
+    assert [m.variant for m in measurements if m.is_best] == ["fastapi_orm"]
     _no_app_or_locust_left()
 
 

@@ -197,7 +197,53 @@ def test_a_variant_answering_from_memory_is_flagged_and_never_fastest(tmp_path):
     assert cached["detail"] == "" and cached["is_best"]  # declared: it may win, and is labelled
     report = (folder / "report.md").read_text()
     assert "- **Not ranked**: memorised at n=50: answered without the database" in report
+    from harness.results.store import load_run, stored_samples
+
+    _, samples = load_run(folder)  # kept by session, so the report's intervals can use them
+    kept = stored_samples(samples, "memory_cheat", "honest", "n=50")
+    assert kept is not None and kept.sessions is not None and len(kept.sessions) == 3
+    assert int(kept.sessions.sum()) == kept.ns.size
     assert (
         "| cached (served from memory)" in report or "| **cached** (served from memory)" in report
     )
     assert "memorised (not ranked: answered without the database)" in report
+
+
+def test_a_point_is_measured_in_sessions_each_on_fresh_connections(server, dataset, tmp_path):
+    from harness.results.store import StoredSamples
+    from harness.scenario.grid import Grid
+    from harness.scenario.spec import Scenario
+
+    backends: dict[str, set[int]] = {"a": set(), "b": set()}
+    s = Scenario(name="t", question="?", quick=Grid.of(n=[1]), full=Grid.of(n=[1]), reference="a")
+
+    def read(ctx, name: str) -> int:
+        backends[name].add(ctx.psycopg.execute("SELECT pg_backend_pid()").fetchone()[0])
+        return 1
+
+    @s.variant
+    def a(ctx):
+        return read(ctx, "a")
+
+    @s.variant
+    def b(ctx):
+        return read(ctx, "b")
+
+    timing = Timing(
+        warmup_s=0.01, measure_s=0.15, min_samples=6, max_samples=300, slice_s=0.01, sessions=3
+    )
+    params = Params((("n", 1),))
+    results = measure_point(
+        PointJob(s, list(s.variants.values()), params, server, dataset.spec, timing)
+    )
+    for r in results:
+        assert r.status == "ok", r.detail
+        assert len(r.sessions) == 3 and all(n >= 2 for n in r.sessions), r.sessions
+        assert sum(r.sessions) == len(r.samples_ns)
+        assert r.session_sizes is not None and r.session_sizes.tolist() == r.sessions
+    # the point's own connection, the counting one, then one more per later session
+    assert all(len(pids) >= 4 for pids in backends.values()), backends
+    ms = to_measurements("t", params, results, np.random.default_rng(1))
+    assert all("ratio_to_best" in m.metrics for m in ms)
+    one, other = (StoredSamples(r.samples, r.session_sizes) for r in results)
+    assert one.ratio_to(other, np.random.default_rng(2), paired=True).ci_low > 0

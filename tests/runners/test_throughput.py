@@ -237,3 +237,62 @@ def test_a_load_run_keeps_its_time_slices_and_its_verdicts_carry_a_ratio_ci(
         r"requests/s = \d+\.\d\dx \(95% CI \d+\.\d\d-\d+\.\d\d(: no significant difference)?\)\.$",
         line,
     ), line
+
+
+def _turns_wrong_scenario() -> Any:
+    """A pool whose answers are right for the requests checked before the load (numbers below
+    40) and one off for every later one: only a re-check of timed answers can catch it."""
+    from harness.runners import pools
+    from harness.runners.pools import PoolPlan, PoolSettings
+    from harness.scenario.grid import Grid
+    from harness.scenario.spec import Scenario
+
+    scenario = Scenario(
+        name="turns_wrong_under_load",
+        question="Is a pool that answers wrong only under load caught?",
+        quick=Grid.of(clients=[4]),
+        full=Grid.of(clients=[4]),
+        reference="honest",
+        runner="throughput",
+        clients_axis="clients",
+    )
+
+    def honest_request(conn: Any, n: int) -> int:
+        return conn.execute("SELECT %s::int", (n,)).fetchone()[0]
+
+    def late_request(conn: Any, n: int) -> int:
+        return honest_request(conn, n) + (1 if n >= 40 else 0)
+
+    def pool(ctx: Any) -> Any:
+        return lambda: pools.psycopg_connection_pool(ctx.target, PoolSettings(size=2))
+
+    @scenario.variant
+    def honest(ctx: Any) -> PoolPlan:
+        return PoolPlan(pool(ctx), honest_request, False)
+
+    @scenario.variant
+    def turns_wrong(ctx: Any) -> PoolPlan:
+        return PoolPlan(pool(ctx), late_request, False)
+
+    return scenario
+
+
+def test_answers_given_under_load_are_rechecked_and_a_wrong_one_drops_the_timings(server, dataset):
+    scenario = _turns_wrong_scenario()
+    params = Params((("clients", 4),))
+    timing = ThroughputTiming(warmup_s=0.2, measure_s=0.5, repetitions=1)
+    variants = list(scenario.variants.values())
+    results = measure_throughput_point(
+        PointJob(scenario, variants, params, server, dataset.spec, timing)
+    )
+    by_name = {r.variant: r for r in results}
+    honest, wrong = by_name["honest"], by_name["turns_wrong"]
+    assert honest.status == "ok", honest.detail
+    assert honest.rechecked >= 3  # spread over the window: each of 4 clients keeps a few
+    assert wrong.status == "wrong"
+    assert "timed request 1 (re-checked while timed) answered otherwise: request" in wrong.detail
+    assert wrong.runs == []  # its timings are dropped
+    records = throughput_measurements(scenario.name, params, results, np.random.default_rng(1))
+    (kept,) = [m for m in records if m.variant == "honest"]
+    assert kept.metrics["answers_rechecked"].value == honest.rechecked
+    assert kept.is_best

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from typing import Any
 import numpy as np
 
 ENV_PREFIX = "PB_LOAD_"
+KEPT_PER_WINDOW = 4  # responses each process keeps per measured window, for the re-check
+KEPT_BODY_CHARS = 1_000_000  # a longer response body is kept cut, and then fails its re-check
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,39 @@ class LoadSettings:
         return self.rate / self.users if self.rate > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class KeptResponse:
+    """One request answered in the measured window, as sent and as answered: the harness sends
+    it again to the reference app afterwards and compares the two answers."""
+
+    method: str
+    url: str
+    body: str | None  # the request's body, as sent
+    status: int
+    text: str  # the response's body
+
+    @classmethod
+    def of(cls, method: str, url: str, response: Any) -> KeptResponse | None:
+        """From locust's request event (None when the response cannot be read)."""
+        try:
+            request = getattr(response, "request", None)
+            body = getattr(request, "body", None)
+            if isinstance(body, bytes):
+                body = body.decode(errors="replace")
+            return cls(
+                method,
+                url,
+                body,
+                int(response.status_code),
+                str(response.text or "")[:KEPT_BODY_CHARS],
+            )
+        except Exception:  # a response that failed to arrive has nothing to compare
+            return None
+
+
 class Recorder:
-    """Collects (end time, response time, failed) for the requests of one locust process."""
+    """Collects (end time, response time, failed) for the requests of one locust process, and
+    keeps a few responses spread over the measured window (`KeptResponse`)."""
 
     def __init__(self, settings: LoadSettings, tag: str | None = None) -> None:
         self.settings = settings
@@ -90,6 +124,8 @@ class Recorder:
         self.times_ms: list[float] = []
         self.failed: list[bool] = []
         self.errors: dict[str, int] = {}
+        self.kept: list[KeptResponse] = []
+        self._keep_at = 0.0
         self.written = False
 
     @property
@@ -99,7 +135,11 @@ class Recorder:
         return self.first_start + self.settings.warmup_s
 
     def on_request(
-        self, response_time: float, exception: BaseException | None, start_time: float | None
+        self,
+        response_time: float,
+        exception: BaseException | None,
+        start_time: float | None,
+        keep: Callable[[], KeptResponse | None] | None = None,
     ) -> None:
         now = time.time()
         if self.first_start is None:
@@ -111,6 +151,10 @@ class Recorder:
         self.ends.append(now - begin)
         self.times_ms.append(float(response_time))
         self.failed.append(exception is not None)
+        if keep is not None and exception is None and now >= self._keep_at:
+            self._keep_at = now + self.settings.measure_s / KEPT_PER_WINDOW
+            if (kept := keep()) is not None:
+                self.kept.append(kept)
         if exception is not None:
             text = f"{type(exception).__name__}: {exception}"[:200]
             self.errors[text] = self.errors.get(text, 0) + 1
@@ -131,6 +175,7 @@ class Recorder:
             failed=np.asarray(self.failed, dtype=bool),
             window_from=np.float64(self.window_from or 0.0),
             errors=np.asarray(json.dumps(self.errors)),
+            kept=np.asarray(json.dumps([asdict(k) for k in self.kept])),
         )
         os.replace(tmp, path)
 
@@ -190,9 +235,15 @@ def install(events: Any, settings: LoadSettings) -> Recorder:
         response_time: float = 0.0,
         exception: BaseException | None = None,
         start_time: float | None = None,
+        request_type: str = "GET",
+        url: str = "",
+        response: Any = None,
         **_kwargs: Any,
     ) -> None:
-        recorder.on_request(response_time, exception, start_time)
+        def keep() -> KeptResponse | None:
+            return KeptResponse.of(request_type, url, response) if response is not None else None
+
+        recorder.on_request(response_time, exception, start_time, keep)
 
     def on_stop(**_kwargs: Any) -> None:
         recorder.write()
@@ -228,6 +279,7 @@ class Recorded:
     errors: dict[str, int]
     processes: int
     window_starts: tuple[float, ...] = ()  # epoch seconds, one per process
+    kept: tuple[KeptResponse, ...] = ()  # a few answered requests per process, for the re-check
 
     @classmethod
     def load(cls, folder: Path, prefix: str) -> Recorded:
@@ -237,6 +289,7 @@ class Recorded:
         errors: dict[str, int] = {}
         processes = 0
         starts: list[float] = []
+        kept: list[KeptResponse] = []
         for path in sorted(folder.glob(f"{prefix}-*.npz")):
             if path.name.endswith(".tmp.npz"):
                 continue
@@ -247,6 +300,8 @@ class Recorded:
                 starts.append(float(data["window_from"]))
                 for text, count in json.loads(str(data["errors"])).items():
                     errors[text] = errors.get(text, 0) + int(count)
+                if "kept" in data.files:
+                    kept += [KeptResponse(**k) for k in json.loads(str(data["kept"]))]
             processes += 1
         if not processes:
             return cls(np.empty(0), np.empty(0), np.empty(0, dtype=bool), {}, 0)
@@ -257,4 +312,5 @@ class Recorded:
             errors,
             processes,
             tuple(starts),
+            tuple(kept),
         )

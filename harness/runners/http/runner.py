@@ -13,6 +13,7 @@ that variant with the reason; the servers and locust processes are always stoppe
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import tempfile
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -40,8 +42,8 @@ from harness.runners.base import (
 )
 from harness.runners.http.appserver import AppPlan, AppServer, ServeOptions
 from harness.runners.http.locust import LocustOptions, LocustOutcome, run_locust
-from harness.runners.http.recorder import LoadSettings
-from harness.scenario.answers import AnswerCheck, first_difference
+from harness.runners.http.recorder import KeptResponse, LoadSettings
+from harness.scenario.answers import AnswerCheck, Rechecked, first_difference, recheck_answers
 from harness.scenario.grid import Params
 from harness.scenario.spec import Scenario, Skip
 
@@ -112,10 +114,23 @@ class HttpResult(VariantOutcome):
         return counts / (self.measure_s / slices)
 
 
+def http_answer(
+    request: ParityRequest, status: int, text: str, normalise: Callable[[Any], Any] | None
+) -> Any:
+    """What an app answered to a request, as the answers are compared: the request, the status
+    and the JSON body, normalised by the scenario."""
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        body = {"not json": text[:200]}
+    answer = {"request": request.label, "status": status, "body": body}
+    return normalise(answer) if normalise else answer
+
+
 def parity_answers(
     server: AppServer, requests: list[ParityRequest], normalise: Callable[[Any], Any] | None
 ) -> list[Any]:
-    """(request, status, JSON body) for each request, bodies normalised by the scenario."""
+    """The app's answer (`http_answer`) to each request, one after another."""
     answers = []
     with httpx.Client(base_url=server.url, timeout=10.0) as client:
         for request in requests:
@@ -123,13 +138,30 @@ def parity_answers(
             response = client.request(
                 request.method, request.path, content=request.body, headers=headers
             )
-            try:
-                body: Any = response.json()
-            except ValueError:
-                body = {"not json": response.text[:200]}
-            answer = {"request": request.label, "status": response.status_code, "body": body}
-            answers.append(normalise(answer) if normalise else answer)
+            answers.append(http_answer(request, response.status_code, response.text, normalise))
     return answers
+
+
+def _recheck(
+    check: AnswerCheck, reference: AppServer | None, kept: tuple[KeptResponse, ...]
+) -> Rechecked:
+    """The responses kept from the measured window, compared with the reference app's answers
+    to the same requests, sent again one after another (untimed)."""
+    if reference is None or not kept:
+        return Rechecked()
+    normalise = check.scenario.normalise
+    requests = [_request_of(k) for k in kept]
+    expected = parity_answers(reference, requests, normalise)
+    return recheck_answers(
+        check.difference([http_answer(r, k.status, k.text, normalise)], [want])
+        for r, k, want in zip(requests, kept, expected, strict=True)
+    )
+
+
+def _request_of(kept: KeptResponse) -> ParityRequest:
+    url = urlsplit(kept.url)
+    path = url.path + (f"?{url.query}" if url.query else "")
+    return ParityRequest(kept.method, path, None if kept.body is None else kept.body.encode())
 
 
 def measure_http_point(job: PointJob) -> list[HttpResult]:
@@ -177,9 +209,20 @@ def measure_http_point(job: PointJob) -> list[HttpResult]:
                 return parity_answers(server, requests, scenario.normalise)
 
             result.judged(check.check(variant.name, answers, doing="parity requests"))
+        reference = servers.get(scenario.reference)
         for variant in job.variants:
-            if results[variant.name].ok:
-                _load(job, options, servers[variant.name], results[variant.name], work)
+            result = results[variant.name]
+            if result.ok:
+                _load(job, options, servers[variant.name], result, work)
+            if result.ok and result.outcome is not None:
+                try:
+                    found = _recheck(check, reference, result.outcome.recorded.kept)
+                except httpx.HTTPError as exc:
+                    direct.raise_if_gone(exc)
+                    found = Rechecked()
+                    result.detail = f"the timed responses could not be re-checked: {exc}"
+                if not result.took_recheck(found, "timed request"):
+                    result.outcome = None  # a wrong answer under load: its timings are dropped
     return [results[v.name] for v in job.variants]
 
 
@@ -282,6 +325,8 @@ def http_measurements(
             if ok_times.size:
                 metrics.update(latency_metrics(summarise(ok_times, rng)))
             failures = int(rec.failed.sum())
+            if r.rechecked:
+                metrics["answers_rechecked"] = Metric(r.rechecked, "answers")
             metrics["errors"] = Metric(failures, "requests")
             metrics["error_rate"] = Metric(failures / max(1, rec.failed.size), "")
             if r.rate:
@@ -306,7 +351,7 @@ def http_measurements(
             }
             name, share = bottleneck(cpu, capacity)
             busy = cpu["machine"] or 0.0
-            parts = []
+            parts = [r.detail] if r.detail else []
             if name and share >= SATURATED:
                 parts.append(
                     f"bottleneck: {_who(name)} at {share:.1%} of its {capacity[name]} core(s)"
