@@ -149,7 +149,12 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
     )
     probe = StatementProbe(target)
     if not probe.available:
-        rc.on_note("pg_stat_statements is not available on this server: statements/op not measured")
+        rc.on_note(
+            f"pg_stat_statements {target.stat_statements_missing or 'is not available'}: "
+            "statements/op not measured (to count them, a superuser adds pg_stat_statements to "
+            "shared_preload_libraries and runs CREATE EXTENSION pg_stat_statements in this "
+            "database)"
+        )
     state = _ScenarioRun(
         plan,
         rc,

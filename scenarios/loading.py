@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload, subqueryload
 
-from harness.data.dataset import LARGE, STANDARD
+from harness.data.dataset import LARGE, STANDARD, DatasetSpec
 from harness.data.domain import Post, User
 from harness.scenario.context import Context
-from harness.scenario.grid import Grid
+from harness.scenario.grid import Grid, Params
 from harness.scenario.spec import Scenario
 
 
@@ -66,6 +66,22 @@ scenario = Scenario(
         ("selectinload", "async_selectinload"),
     ),
 )
+
+
+@scenario.hook("check_point")
+def _servable(params: Params, dataset: DatasetSpec) -> str | None:
+    """Users are taken from the cohort with the grid point's posts per user."""
+    cohorts = dict(dataset.cohorts)
+    posts, users = int(params.posts_per_user), int(params.users)
+    if posts not in cohorts:
+        valid = ", ".join(str(p) for p in cohorts)
+        return f"no dataset cohort has {posts} posts per user; valid posts_per_user: {valid}"
+    if users > cohorts[posts]:
+        return (
+            f"the dataset cohort with {posts} posts per user has {cohorts[posts]} users; "
+            f"valid users: 1 to {cohorts[posts]}"
+        )
+    return None
 
 
 def _user_ids(ctx: Context) -> list[int]:

@@ -65,6 +65,15 @@ def _canonical(rows: Any) -> list[tuple[Any, ...]]:
     return out
 
 
+def _servable(params: Params, dataset: DatasetSpec) -> str | None:
+    """Rows are users by id, so a point cannot ask for more than the dataset holds."""
+    if int(params.rows) > dataset.total_users:
+        return (
+            f"the dataset has {dataset.total_users:,} users; valid rows: 1 to {dataset.total_users}"
+        )
+    return None
+
+
 def _pgbench(params: Params, dataset: DatasetSpec) -> list[NativeQuery]:
     rows = int(params.rows)
     sql = POINT_SQL.format(1) if rows == 1 else RANGE_SQL.format(1, rows)
@@ -82,6 +91,7 @@ scenario = Scenario(
     reference="core_select",
     baseline="asyncpg_fetch",
     native=_pgbench,
+    check_point=_servable,
     dataset=STANDARD,
     full_dataset=LARGE,
     normalise=_canonical,

@@ -43,6 +43,8 @@ def fresh_database(server: ServerTarget) -> Callable[..., dict[str, Any]]:
             conn.execute(f"CREATE DATABASE {name}")
         kwargs = {**server.psycopg_kwargs(), "dbname": name}
         with psycopg.connect(**kwargs, autocommit=True) as conn:
+            # where a DBA puts it; the suite never installs it on a server it was given
+            conn.execute("CREATE EXTENSION pg_stat_statements SCHEMA public")
             for table in tables:
                 conn.execute(f"CREATE TABLE {table} (id int)")
         return kwargs

@@ -44,7 +44,7 @@ def check_axis_names(
 def grid_with(scenario: Scenario, profile: str, overrides: Mapping[str, str]) -> Grid:
     """The profile's grid with the axes this scenario has replaced by the given values, parsed
     to each axis's type; a text axis (endpoint, width, nesting...) takes only the values the
-    scenario knows."""
+    scenario knows. A point the scenario's dataset cannot serve (`check_point`) is refused."""
     grid = scenario.grid(profile)
     mine = {k: v for k, v in overrides.items() if k in grid.names}
     for name, raw in mine.items():
@@ -54,7 +54,13 @@ def grid_with(scenario: Scenario, profile: str, overrides: Mapping[str, str]) ->
         for text in (t.strip() for t in raw.split(",")):
             if text not in known:
                 raise UserError(f"unknown {name} {text!r}; valid: {', '.join(map(str, known))}")
-    return grid.override(mine) if mine else grid
+    grid = grid.override(mine) if mine else grid
+    if scenario.check_point is not None:
+        spec = scenario.dataset_for(profile)
+        for params in grid.points():
+            if (why := scenario.check_point(params, spec)) is not None:
+                raise UserError(f"{scenario.name} at {params.label}: {why}")
+    return grid
 
 
 def build_plans(choice: Choice) -> list[Plan]:

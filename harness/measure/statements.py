@@ -11,31 +11,48 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from harness.server.target import ServerTarget
+from harness.server.target import APPLICATION_NAME, ServerTarget
 
 # DECLARE ... CURSOR carries a query (a server-side cursor); FETCH returns its rows.
 _DATA = "^\\s*(select|with|insert|update|delete|merge|values|copy|table|declare)\\M"
 _ROWS = "^\\s*(select|with|values|table|fetch)\\M"
-_COUNT_SQL = f"""
-SELECT
-  coalesce(sum(calls) FILTER (WHERE query ~* '{_DATA}'), 0),
-  coalesce(sum(calls) FILTER (WHERE NOT query ~* '{_DATA}'), 0),
-  coalesce(sum(rows) FILTER (WHERE query ~* '{_ROWS}'), 0)
-FROM pg_stat_statements
+_WRITES = "^\\s*(insert|update|delete|merge|copy)\\M"
+# in a comment inside each of the probe's own queries (pg_stat_statements drops leading ones)
+_PROBE = "patternbench statement probe"
+_SNAPSHOT_SQL = f"""
+SELECT /* {_PROBE} */ queryid::text, sum(calls), sum(rows),
+  bool_or(query ~* '{_DATA}'), bool_or(query ~* '{_ROWS}'), bool_or(query ~* '{_WRITES}')
+FROM {{schema}}.pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND query NOT ILIKE '%%pg_stat_statements%%'
+  AND userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  AND query NOT LIKE '%%{_PROBE}%%'
+GROUP BY queryid
 """
+# the suite's own role in this database, in a session that is not the suite's, busy since `start`
+_OTHERS_SQL = f"""
+SELECT /* {_PROBE} */ count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND usename = current_user
+  AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND application_name IS DISTINCT FROM %(suite)s
+  AND (state = 'active' OR state_change >= %(start)s)
+"""
+Snapshot = dict[str, tuple[float, float, bool, bool, bool]]  # queryid: calls, rows, kinds
 
 
 @dataclass(frozen=True)
 class StatementCount:
-    """Per operation: data statements (SELECT/INSERT/...), other statements (BEGIN, COMMIT, SET...)
-    and rows returned by queries."""
+    """Per operation: data statements (SELECT/INSERT/...), other statements (BEGIN, COMMIT, SET...),
+    rows returned (by any statement when the counting proxy read them off the wire; by reading
+    statements only when pg_stat_statements had to) and rows written (INSERT, UPDATE, DELETE,
+    MERGE, COPY: pg_stat_statements)."""
 
     statements: float
     utility: float
     rows: float
+    written: float = float("nan")
+    other_sessions: int = 0  # sessions of the suite's role, not the suite's, busy while counting
     round_trips: float | None = None  # client turns, counted by harness.measure.roundtrips
     sent_bytes: float | None = None  # protocol bytes client to server, counted there too
     received_bytes: float | None = None  # and server to client
@@ -74,27 +91,59 @@ def unranked(detail: str) -> bool:
 
 
 class StatementProbe:
-    """Resets and reads pg_stat_statements around a known number of operations."""
+    """Counts statements and rows around a known number of operations, by the difference of
+    pg_stat_statements' counters before and after (so it needs no right to reset them, and
+    never wipes a server's statistics), for the suite's own role and database only. Other
+    sessions of that role in that database while it counted are noted (`other_sessions`)."""
 
     def __init__(self, target: ServerTarget) -> None:
         self.available = target.has_pg_stat_statements
         self._conn: psycopg.Connection[Any] | None = None
+        self._snapshot_sql = sql.SQL(_SNAPSHOT_SQL).format(
+            schema=sql.Identifier(target.stat_statements or "public")
+        )
+        self._before: Snapshot = {}
+        self._started: Any = None
         if self.available:
             self._conn = psycopg.connect(**target.psycopg_kwargs(), autocommit=True)
 
+    def _snapshot(self) -> Snapshot:
+        assert self._conn is not None
+        return {
+            str(queryid): (float(calls), float(rows), bool(data), bool(reads), bool(writes))
+            for queryid, calls, rows, data, reads, writes in self._conn.execute(self._snapshot_sql)
+        }
+
     def reset(self) -> None:
+        """Marks where the next count starts."""
         if self._conn is not None:
-            self._conn.execute("SELECT pg_stat_statements_reset()")
+            self._before = self._snapshot()
+            row = self._conn.execute(f"SELECT /* {_PROBE} */ clock_timestamp()").fetchone()
+            self._started = row[0] if row else None
 
     def read(self, operations: int) -> StatementCount | None:
+        """Per operation since the last `reset`."""
         if self._conn is None or operations <= 0:
             return None
-        row = self._conn.execute(_COUNT_SQL).fetchone()
-        assert row is not None
+        statements = utility = rows = written = 0.0
+        for queryid, (calls, count, data, reads, writes) in self._snapshot().items():
+            before_calls, before_rows = self._before.get(queryid, (0.0, 0.0))[:2]
+            calls, count = max(0.0, calls - before_calls), max(0.0, count - before_rows)
+            if data:
+                statements += calls
+            else:
+                utility += calls
+            rows += count if reads else 0.0
+            written += count if writes else 0.0
+        others = self._conn.execute(
+            _OTHERS_SQL, {"suite": APPLICATION_NAME, "start": self._started}
+        ).fetchone()
         return StatementCount(
-            statements=float(row[0]) / operations,
-            utility=float(row[1]) / operations,
-            rows=float(row[2]) / operations,
+            statements=statements / operations,
+            utility=utility / operations,
+            rows=rows / operations,
+            written=written / operations,
+            other_sessions=int(others[0]) if others else 0,
         )
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 
+from harness.measure.ceilings import NOT_A_CEILING
 from harness.measure.statements import unranked
 from harness.report.charts import latency_chart
 from harness.report.part import ScenarioPart
@@ -28,9 +29,9 @@ LEGEND = (
     "connections (connect, type introspection, statement caches). *× best* is the variant's "
     "median over the fastest one's, with a 95% CI; where that CI includes 1 the difference is "
     "not significant. *stmts/op* counts the SQL statements the server executed per operation "
-    "(pg_stat_statements; BEGIN/COMMIT and the like in *other*); *rows/op* the rows its "
-    "reading statements returned (SELECT, FETCH; an INSERT's RETURNING rows are not "
-    "counted); *round trips/op* counts the times the client waited for the server (a counting proxy; pipelined messages are one). **WRONG** means the variant "
+    "(pg_stat_statements; BEGIN/COMMIT and the like in *other*); *rows/op* the rows the "
+    "server sent back (DataRow messages, read off the wire by the counting proxy: any "
+    "statement's, an INSERT's RETURNING rows included); *round trips/op* counts the times the client waited for the server (a counting proxy; pipelined messages are one). **WRONG** means the variant "
     "returned a different answer from the reference and was not timed.",
     "",
 )
@@ -221,9 +222,20 @@ def _verdicts(
     for m in measurements:
         if m.status == "ok" and unranked(m.detail):
             lines.append(f"- **Not ranked**: {m.variant} at {point_label(m.params)}: {m.detail}")
+        elif m.status == "ok" and m.kind == "native" and m.detail.startswith(NOT_A_CEILING):
+            lines.append(
+                f"- **Ceiling slower than a variant**: {m.variant} at {point_label(m.params)}: "
+                f"{m.detail}; the ratios to it at this point mean nothing"
+            )
         elif m.status == "ok" and m.detail:
             lines.append(f"- **Note**: {m.variant} at {point_label(m.params)}: {m.detail}")
-        elif m.status == "wrong":
+        if (busy := m.metrics.get("other_sessions_while_counted")) is not None:
+            lines.append(
+                f"- **Note**: {m.variant} at {point_label(m.params)}: {busy.value:g} other "
+                "session(s) of the suite's role were busy in this database while its statements "
+                "were counted: its stmts/op may include theirs"
+            )
+        if m.status == "wrong":
             lines.append(f"- **WRONG**: {m.variant} at {point_label(m.params)}: {m.detail}")
         elif m.status == "failed":
             lines.append(f"- **FAILED**: {m.variant} at {point_label(m.params)}: {m.detail}")

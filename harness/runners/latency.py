@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 
 from harness.errors import describe_error
+from harness.measure.ceilings import NOT_A_CEILING, NativeReference
 from harness.measure.roundtrips import RoundTripCounter
 from harness.measure.statements import StatementCount, less_work, unranked
 from harness.results.records import Measurement, Metric
@@ -29,7 +30,6 @@ from harness.runners.base import (
     PointJob,
     PointOutcome,
     RunOptions,
-    StepCallback,
     VariantOutcome,
     declared_connections,
     frozen_gc,
@@ -42,9 +42,10 @@ from harness.scenario.answers import AnswerCheck, recheck_answers
 from harness.scenario.context import Context
 from harness.scenario.grid import Params
 from harness.scenario.spec import Scenario, Variant
-from harness.server.target import ServerTarget
 
 NAN = float("nan")
+NATIVE_FIRST_SLICE = 20  # operations in a native ceiling's first turn, before its pace is known
+NATIVE_UNBOUNDED_S = 600.0  # a native's turn's bound when the run has no op timeout
 RECHECK_BATCHES = 2  # timed batches per session whose answers are re-checked, spread over it
 MIN_RECHECKED = 3  # at least this many timed answers per variant and point, when it has them
 Setup = Callable[[Context], None] | None
@@ -192,13 +193,18 @@ def timed_batch(
 
 
 def measure_point(job: PointJob) -> list[VariantResult]:
-    """Checks, counts and times every variant at one grid point, with fresh connections;
-    then the scenario's native ceiling (pgbench), if it has one and the job runs natives."""
+    """Checks, counts and times every variant at one grid point, with fresh connections, and
+    the scenario's native ceilings (pgbench) in turn with them, if it has any and the job runs
+    natives."""
     scenario = job.scenario
     results = {v.name: VariantResult(v.name) for v in job.variants}
     check = AnswerCheck(scenario, job.direct)
     ordered = check.order(job.variants)
-    natives: list[VariantResult] = []
+    natives: list[NativeReference] = []
+    if job.options.run_natives and scenario.native is not None:
+        natives = list(scenario.native(job.params, job.dataset))
+    for native in natives:
+        results[native.name] = VariantResult(native.name, kind="native")
     with point_context(job.target, job.params, job.dataset) as ctx, frozen_gc():
         if not set_up_point(job, ctx, results):
             return [results[v.name] for v in job.variants]
@@ -209,10 +215,8 @@ def measure_point(job: PointJob) -> list[VariantResult]:
         for index in range(job.timing.session_count):
             with _session(ctx, index) as current:
                 _warm_up(session, passing, current, results)
-                _sample_in_rounds(session, check, passing, current, results)
-        if job.options.run_natives:
-            natives = _run_natives(scenario, ctx, job.target, job.timing, job.on_step)
-    return [*natives, *(results[v.name] for v in job.variants)]
+                _sample_in_rounds(session, check, [*passing, *natives], current, results)
+    return [*(results[n.name] for n in natives), *(results[v.name] for v in job.variants)]
 
 
 @contextlib.contextmanager
@@ -227,25 +231,21 @@ def _session(ctx: Context, index: int) -> Iterator[Context]:
         yield fresh
 
 
-def _run_natives(
-    scenario: Scenario, ctx: Context, target: ServerTarget, timing: Timing, on_step: StepCallback
-) -> list[VariantResult]:
-    if scenario.native is None:
-        return []
-    out = []
-    seconds = max(1, math.ceil(timing.measure_s * 2))
-    for query in scenario.native(ctx.params, ctx.dataset):
-        on_step(f"{ctx.params.label} · {query.name} (native, {seconds}s)", 0.0)
-        native = query.run(target, seconds)
-        result = VariantResult(query.name, kind="native")
-        samples_us = native.timed_us
-        if native.error or samples_us.size == 0:
-            result.fail(native.error or "the native reference recorded no samples")
-        else:
-            result.samples_ns = [int(v * 1000) for v in samples_us]
-            result.spent_ns = sum(result.samples_ns)
-        out.append(result)
-    return out
+def _native_slice(
+    native: NativeReference, job: PointJob, result: VariantResult, remaining: int
+) -> list[int] | None:
+    """One turn of a native ceiling: about one slice's worth of its operations (estimated from
+    its latest), ns each; None when it failed (the result says why)."""
+    recent = result.samples_ns[-100:]
+    per_op_ns = float(np.median(recent)) if recent else 0.0
+    wanted = int(job.timing.slice_s * 1e9 / per_op_ns) if per_op_ns else NATIVE_FIRST_SLICE
+    bound = (job.options.op_timeout_s or NATIVE_UNBOUNDED_S) + job.timing.slice_s
+    out = native.sample(job.target, max(1, min(wanted, remaining)), bound)
+    batch = [int(us * 1000) for us in out.timed_us]
+    if out.error or not batch:
+        result.fail(out.error or "the native reference recorded no samples")
+        return None
+    return batch
 
 
 def _check_answers(
@@ -312,6 +312,7 @@ def _count_statements(
                     counts.append(
                         replace(
                             count,
+                            rows=count.rows if traffic.rows is None else traffic.rows,
                             round_trips=traffic.round_trips,
                             sent_bytes=traffic.sent_bytes,
                             received_bytes=traffic.received_bytes,
@@ -321,6 +322,8 @@ def _count_statements(
                     statements=sum(c.statements for c in counts) / len(counts),
                     utility=sum(c.utility for c in counts) / len(counts),
                     rows=sum(c.rows for c in counts) / len(counts),
+                    written=sum(c.written for c in counts) / len(counts),
+                    other_sessions=max(c.other_sessions for c in counts),
                     round_trips=sum(c.round_trips or 0 for c in counts) / len(counts),
                     sent_bytes=sum(c.sent_bytes or 0 for c in counts) / len(counts),
                     received_bytes=sum(c.received_bytes or 0 for c in counts) / len(counts),
@@ -351,12 +354,13 @@ def _warm_up(
 def _sample_in_rounds(
     job: PointJob,
     check: AnswerCheck,
-    passing: list[Variant],
+    passing: list[Variant | NativeReference],
     ctx: Context,
     results: dict[str, VariantResult],
 ) -> None:
-    """One session's sampling: the variants in rounds until each has its share of the window
-    (`Timing.session`); the samples it took are appended to each variant's `sessions`."""
+    """One session's sampling: the variants (and native ceilings) in rounds until each has its
+    share of the window (`Timing.session`); the samples it took are appended to each one's
+    `sessions`."""
     scenario, target, timing, on_step = job.scenario, job.direct, job.timing, job.on_step
     taken_before = {v.name: len(results[v.name].samples_ns) for v in passing}
     spent_before = {v.name: results[v.name].spent_ns for v in passing}
@@ -385,6 +389,12 @@ def _sample_in_rounds(
             on_step(f"{ctx.params.label} · {variant.name} (n={len(result.samples_ns)})", 0.0)
             remaining = timing.max_samples - taken(result)
             index = batches[variant.name] = batches.get(variant.name, -1) + 1
+            if not isinstance(variant, Variant):  # a native ceiling: its own client, its own clock
+                native_batch = _native_slice(variant, job, result, remaining)
+                if native_batch is not None:
+                    result.samples_ns.extend(native_batch)
+                    result.spent_ns += sum(native_batch)
+                continue
             keep = recheck and (index % stride == 0 or result.rechecked < MIN_RECHECKED)
             answers: list[Any] | None = [] if keep else None
             try:
@@ -456,6 +466,12 @@ def to_measurements(
             if r.statements.statements == r.statements.statements:  # NaN: no pg_stat_statements
                 metrics["statements_per_op"] = Metric(r.statements.statements, "statements")
                 metrics["other_statements_per_op"] = Metric(r.statements.utility, "statements")
+                metrics["rows_written_per_op"] = Metric(r.statements.written, "rows")
+                if r.statements.other_sessions:
+                    metrics["other_sessions_while_counted"] = Metric(
+                        r.statements.other_sessions, "sessions"
+                    )
+            if r.statements.rows == r.statements.rows:  # from the wire, or pg_stat_statements
                 metrics["rows_per_op"] = Metric(r.statements.rows, "rows")
             if r.statements.round_trips is not None:
                 metrics["round_trips_per_op"] = Metric(r.statements.round_trips, "round trips")
@@ -492,6 +508,13 @@ def to_measurements(
                         ratio.value, "x", ratio.ci_low, ratio.ci_high
                     )
         m = measurement(scenario, params, r, metrics, best=r is best, rtt_ms=rtt_ms, kind=r.kind)
+        to_best = metrics.get("ratio_to_best")
+        if r.kind == "native" and best is not None and to_best and (to_best.ci_low or 0) > 1:
+            flags[r.variant] = (
+                f"{NOT_A_CEILING}: {best.variant} was {to_best.value:.2f}x faster than this native "
+                f"client (95% CI {to_best.ci_low:.2f}-{to_best.ci_high:.2f}), a measurement "
+                "fault (the machine, or this client's clock), not a result"
+            )
         if flags.get(r.variant):
             m = msgspec.structs.replace(m, detail=flags[r.variant])
         out.append(m)

@@ -32,6 +32,7 @@ HOOKS = (
     "native",
     "parity_requests",
     "connections",
+    "check_point",
 )
 
 
@@ -73,6 +74,8 @@ class Scenario:
     comparisons: tuple[tuple[str, str], ...] = ()  # pairs the report gives verdicts for
     baseline: str | None = None  # every variant also gets its ratio to this one
     native: Callable[[Params, DatasetSpec], Sequence[NativeReference]] | None = None  # the ceiling
+    # why the dataset cannot serve a grid point (None when it can), asked before anything starts
+    check_point: Callable[[Params, DatasetSpec], str | None] | None = None
     setup_point: Callable[[Context], None] | None = None  # once per grid point, untimed
     setup_op: Callable[[Context], None] | None = None  # before every operation, untimed
     verify: Callable[[Context, Any], Any] | None = None  # canonical answer from the database
@@ -127,7 +130,8 @@ class Scenario:
     def hook(self, name: str) -> Callable[[F], F]:
         """Decorator setting one of the scenario's hooks instead of passing it to the
         constructor, e.g. ``@scenario.hook("setup_point")`` above a function taking a Context.
-        Hooks: setup_point, setup_op, verify, normalise, native, parity_requests, connections."""
+        Hooks: setup_point, setup_op, verify, normalise, native, parity_requests, connections,
+        check_point."""
         if name not in HOOKS:
             raise ValueError(f"scenario {self.name!r}: no hook {name!r}; valid: {', '.join(HOOKS)}")
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import psycopg
+from psycopg import sql
 from sqlalchemy.engine import URL
 
 from harness.errors import ServerGone, describe_error
 from harness.server.redaction import redact_url
 
+APPLICATION_NAME = "patternbench"  # on every connection the suite makes
 RECORDED_SETTINGS = (
     "server_version",
     "shared_buffers",
@@ -52,12 +55,17 @@ class ServerTarget:
     database: str
     schema: str
     password: str | None = field(default=None, repr=False)
-    has_pg_stat_statements: bool = False
+    stat_statements: str = ""  # the schema whose pg_stat_statements view is readable; "": none
+    stat_statements_missing: str = ""  # why it is not available (when it is not)
     version: str = ""
     settings: dict[str, str] = field(default_factory=dict)
     pid: int | None = None  # the postmaster, when the suite owns it
     server_cpus: frozenset[int] = frozenset()  # where the server is pinned, when it is
     statement_timeout_ms: int = 0  # set on every connection made through this target; 0: none
+
+    @property
+    def has_pg_stat_statements(self) -> bool:
+        return bool(self.stat_statements)
 
     @property
     def display_url(self) -> str:
@@ -87,9 +95,10 @@ class ServerTarget:
         return replace(self, statement_timeout_ms=max(0, round(seconds * 1000)))
 
     def session_settings(self) -> dict[str, str]:
-        """The settings every connection starts with: the suite's schema first on the search
-        path, and the statement timeout when there is one."""
-        settings = {}
+        """The settings every connection starts with: the suite's name (so its sessions can be
+        told from others'), the suite's schema first on the search path, and the statement
+        timeout when there is one."""
+        settings = {"application_name": APPLICATION_NAME}
         if self.schema != "public":
             settings["search_path"] = self.schema
         if self.statement_timeout_ms:
@@ -156,6 +165,7 @@ class ServerTarget:
             "schema": self.schema,
             "version": self.version,
             "pg_stat_statements": self.has_pg_stat_statements,
+            "pg_stat_statements_schema": self.stat_statements,
             "settings": self.settings,
             # the cores the server may use: its pinned set, else (same host) all of them
             "cores": len(self.server_cpus) if self.server_cpus else None,
@@ -175,16 +185,14 @@ class ServerTarget:
             return False
 
 
-def finish_target(target: ServerTarget) -> ServerTarget:
-    """Enables pg_stat_statements where possible and records version and settings."""
+def finish_target(target: ServerTarget, owned: bool = True) -> ServerTarget:
+    """Finds pg_stat_statements (installing it first on a server the suite started, never on
+    one it was given) and records version and settings."""
     with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
-        has_pgss = False
-        try:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            conn.execute("SELECT count(*) FROM pg_stat_statements")
-            has_pgss = True
-        except psycopg.Error:
-            has_pgss = False
+        if owned:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        schema, missing = _find_stat_statements(conn)
         rows = conn.execute(
             "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
             (list(RECORDED_SETTINGS),),
@@ -193,7 +201,27 @@ def finish_target(target: ServerTarget) -> ServerTarget:
     settings = {name: str(setting) for name, setting in rows}
     return replace(
         target,
-        has_pg_stat_statements=has_pgss,
+        stat_statements=schema,
+        stat_statements_missing=missing,
         version=str(version[0]) if version else "",
         settings=settings,
     )
+
+
+def _find_stat_statements(conn: psycopg.Connection[Any]) -> tuple[str, str]:
+    """The schema of the database's pg_stat_statements when its view can be read, else "" and
+    why not."""
+    row = conn.execute(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'pg_stat_statements'"
+    ).fetchone()
+    if row is None:
+        return "", "is not installed in this database"
+    schema = str(row[0])
+    try:
+        conn.execute(
+            sql.SQL("SELECT count(*) FROM {}.pg_stat_statements").format(sql.Identifier(schema))
+        )
+    except psycopg.Error as exc:
+        return "", f"is installed in {schema} but cannot be read ({describe_error(exc, 120)})"
+    return schema, ""

@@ -70,7 +70,7 @@ def external_target(raw: str, *, allow_existing_tables: bool) -> ServerTarget:
             (target.password or "",),
         )
         raise UserError(f"cannot use PostgreSQL at {target.display_url}: {reason}") from None
-    return finish_target(target)
+    return finish_target(target, owned=False)
 
 
 def _unusable(spec: str) -> str | None:

@@ -155,6 +155,18 @@ def _bad_inputs(
             ["run", "--scenario", "http", "--grid", "endpoint=delete_everything"],
             "unknown endpoint 'delete_everything'; valid: user, activity, posts_page, create_post",
         ),
+        (  # grids the dataset cannot serve are refused before any server starts
+            ["run", "--scenario", "loading", "--grid", "posts_per_user=20"],
+            "no dataset cohort has 20 posts per user; valid posts_per_user: 1, 10, 100",
+        ),
+        (
+            ["run", "--scenario", "loading", "--grid", "users=201"],
+            "has 200 users; valid users: 1 to 200",
+        ),
+        (
+            ["run", "--scenario", "reads", "--grid", "rows=10_000_000_000"],
+            "reads at rows=10000000000: the dataset has 10,000 users; valid rows: 1 to 10000",
+        ),
     ]
 
 

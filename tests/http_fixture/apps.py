@@ -12,6 +12,13 @@ from scenarios.webapps.serve import create as create_real
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
+async def _answer_json(send: Any, answer: object) -> None:
+    """A 200 response with `answer` as its JSON body, whatever was asked."""
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
+
+
 def crashing() -> Asgi:
     """Answers like the real app, then the whole process dies after PB_CRASH_AFTER requests."""
     app = create_real()
@@ -34,15 +41,7 @@ def wrong() -> Asgi:
 
     async def lie(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/users/1":
-            body = json.dumps({"id": 1, "email": "wrong@example.com"}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _answer_json(send, {"id": 1, "email": "wrong@example.com"})
             return
         await app(scope, receive, send)
 
@@ -60,15 +59,7 @@ def wrong_later() -> Asgi:
         if scope["type"] == "http":
             seen[0] += 1
             if seen[0] > right_for and scope["path"].startswith("/users/"):
-                body = json.dumps({"id": 0, "stale": True}).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await _answer_json(send, {"id": 0, "stale": True})
                 return
         await app(scope, receive, send)
 

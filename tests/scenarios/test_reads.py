@@ -1,5 +1,6 @@
 """The reads scenario and its native ceiling."""
 
+import itertools
 import json
 
 import numpy as np
@@ -127,3 +128,53 @@ def test_with_pgbench_the_report_has_the_native_rows_and_ratios(tmp_path):
     text = (folder / "report.md").read_text()
     assert "| *pgbench_prepared* (native ceiling) |" in text
     assert "× asyncpg_fetch" in text and "× pgbench_prepared" in text
+
+
+def test_the_native_ceiling_takes_its_turns_in_the_variants_rounds(server, dataset):
+    """pgbench runs in short slices between the variants' batches, in every session, so a
+    passing slowdown of the machine cannot land on the ceiling alone."""
+    steps: list[str] = []
+    timing = Timing(
+        warmup_s=0.01, measure_s=0.3, min_samples=6, max_samples=600, slice_s=0.02, sessions=3
+    )
+    variants = [scenario.variants["asyncpg_fetch"], scenario.variants["core_select"]]
+    results = measure_point(
+        PointJob(
+            scenario, variants, Params((("rows", 1),)), server, dataset.spec, timing,
+            on_step=lambda label, _units: steps.append(label) if label else None,
+        )
+    )  # fmt: skip
+    by_name = {r.variant: r for r in results}
+    for name in ("pgbench_prepared", "pgbench_simple"):
+        native = by_name[name]
+        assert native.kind == "native" and native.status == "ok", native.detail
+        assert len(native.sessions) == 3 and sum(native.sessions) == len(native.samples_ns)
+    turns = [s.split(" · ")[-1].split(" (")[0] for s in steps if " (n=" in s]
+    runs_of_pgbench = sum(
+        1 for before, now in itertools.pairwise(turns)
+        if now.startswith("pgbench") and not before.startswith("pgbench")
+    )  # fmt: skip
+    assert runs_of_pgbench >= 6, turns  # at least two rounds in each of the three sessions
+
+
+def test_a_native_ceiling_slower_than_a_variant_is_flagged_as_a_fault():
+    from harness.runners.latency import VariantResult, to_measurements
+
+    rng = np.random.default_rng(3)
+    ceiling = VariantResult("pgbench_prepared", kind="native")
+    ceiling.samples_ns = [int(v) for v in rng.normal(300_000, 5_000, 200)]
+    client = VariantResult("asyncpg_fetch")
+    client.samples_ns = [int(v) for v in rng.normal(150_000, 5_000, 200)]
+    ms = {
+        m.variant: m
+        for m in to_measurements("reads", Params((("rows", 1),)), [ceiling, client], rng)
+    }
+    assert ms["pgbench_prepared"].detail.startswith("not a ceiling here: asyncpg_fetch was 2.0")
+    assert "measurement fault" in ms["pgbench_prepared"].detail
+    assert ms["asyncpg_fetch"].is_best and ms["asyncpg_fetch"].detail == ""
+    ceiling.samples_ns = [int(v) for v in rng.normal(100_000, 5_000, 200)]  # a real ceiling
+    ms = {
+        m.variant: m
+        for m in to_measurements("reads", Params((("rows", 1),)), [ceiling, client], rng)
+    }
+    assert ms["pgbench_prepared"].detail == ""
