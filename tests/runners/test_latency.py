@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.runners.base import PointJob
-from harness.runners.latency import Timing, measure_point, to_measurements
+from harness.runners.latency import PROFILES, Timing, measure_point, to_measurements
 from harness.scenario.grid import Params
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scenarios_fixture"))
@@ -201,7 +201,8 @@ def test_a_variant_answering_from_memory_is_flagged_and_never_fastest(tmp_path):
 
     _, samples = load_run(folder)  # kept by session, so the report's intervals can use them
     kept = stored_samples(samples, "memory_cheat", "honest", "n=50")
-    assert kept is not None and kept.sessions is not None and len(kept.sessions) == 3
+    sessions = PROFILES["quick"].sessions
+    assert kept is not None and kept.sessions is not None and len(kept.sessions) == sessions
     assert int(kept.sessions.sum()) == kept.ns.size
     assert (
         "| cached (served from memory)" in report or "| **cached** (served from memory)" in report
