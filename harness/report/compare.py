@@ -339,11 +339,18 @@ def _run_warnings(a: RunRecord, b: RunRecord) -> list[str]:
 def _native_warnings(rows: Iterable[Row]) -> list[str]:
     """A native ceiling that moved means the machine or server changed, not only the code."""
     return [
-        f"native ceiling {row.point} moved too ({row.ratio.value:.2f}x slower): the machine or "
+        f"native ceiling {row.point} moved too ({_moved(row.ratio)} in B): the machine or "
         "server changed, so the variants' ratios are not only the code's doing"
         for row in rows
         if row.native and row.verdict in (Verdict.REGRESSION, Verdict.IMPROVEMENT)
     ]
+
+
+def _moved(ratio: Ratio) -> str:
+    """B over A, read forward: "1.24x slower" or "1.15x faster", never "0.87x slower"."""
+    if ratio.value >= 1:
+        return f"{ratio.value:.2f}x slower"
+    return f"{1 / ratio.value:.2f}x faster"
 
 
 # ---- Markdown --------------------------------------------------------------------------------

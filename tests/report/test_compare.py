@@ -257,10 +257,15 @@ def test_native_ceilings_are_compared_and_marked(tmp_path, run_a):
     assert {r.point.variant for r in native} == {"pgbench"}
     assert [r.point.label for r in c.with_verdict(Verdict.REGRESSION)] == ["rows=1"]
     assert any(
-        w.startswith("native ceiling reads pgbench @ rows=1 moved too (2.00x slower)")
+        w.startswith("native ceiling reads pgbench @ rows=1 moved too (2.00x slower in B)")
         for w in c.warnings
     )
     assert "| reads | *pgbench* (native) | rows=1 |" in render_markdown(c)
+    faster = compare_runs(run_a, make_run(tmp_path, "c", scale={("pgbench", 1): 0.5}))
+    assert any(  # read forward: never "0.50x slower"
+        w.startswith("native ceiling reads pgbench @ rows=1 moved too (2.00x faster in B)")
+        for w in faster.warnings
+    )
 
 
 def test_measurements_at_different_rtts_are_never_compared(tmp_path):
