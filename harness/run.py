@@ -3,12 +3,15 @@ through its runner (`harness.runners.table`), and keeps every point's records as
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import msgspec
 import numpy as np
+import psycopg
+from psycopg import sql
 
 from harness.data.dataset import DatasetSpec, ensure_dataset
 from harness.errors import ServerGone, UserError
@@ -179,6 +182,7 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
         raise
     finally:
         probe.close()
+        _drop_scratch(plan.scenario, target)
     state.update()
     variants = [m for m in run.measurements if m.scenario == plan.scenario.name]
     variants = [m for m in variants if m.kind == "variant"]
@@ -186,6 +190,19 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
         state.update(status="failed", error="every variant failed or was wrong at every point")
         rc.folder.save(run)
     return state.record
+
+
+def _drop_scratch(scenario: Scenario, target: ServerTarget) -> None:
+    """The tables the scenario's variants wrote, dropped when it ends (a server that is gone
+    takes them with it)."""
+    if not scenario.scratch_tables:
+        return
+    with (
+        contextlib.suppress(psycopg.Error),
+        psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn,
+    ):
+        for table in scenario.scratch_tables:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
 
 
 def _natives_runnable(plan: Plan, spec: DatasetSpec, rc: RunContext) -> bool:

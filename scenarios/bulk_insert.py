@@ -177,6 +177,7 @@ scenario = Scenario(
     full=Grid.of(rows=[1_000, 10_000, 100_000], width=["narrow", "wide"], keys=["no", "yes"]),
     reference="core_executemany",
     native=_psql_copy,
+    scratch_tables=(TABLE,),
     setup_point=_set_up_table,
     setup_op=_empty_table,
     verify=_verify,

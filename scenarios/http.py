@@ -93,6 +93,7 @@ scenario = Scenario(
     reference="fastapi_orm",
     dataset=STANDARD,
     runner="http",
+    scratch_tables=("pb_http_posts",),
     clients_axis="users",
     connections=lambda _p: POOL_SIZE,  # per app worker; every app runs at once
     setup_point=_create_table,

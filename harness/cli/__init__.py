@@ -15,7 +15,7 @@ from harness.cli.check import cmd_check
 from harness.cli.parser import EXIT_USAGE, build_parser
 from harness.cli.run import cmd_run
 from harness.cli.signals import Terminated, signals_as_exceptions
-from harness.cli.verbs import cmd_compare, cmd_list, cmd_report, cmd_seed
+from harness.cli.verbs import cmd_clean, cmd_compare, cmd_list, cmd_report, cmd_seed
 from harness.errors import UserError
 from harness.server.provider import SpecError
 from harness.server.redaction import redact_text
@@ -29,6 +29,7 @@ VERBS: dict[str, Verb] = {
     "check": cmd_check,
     "compare": cmd_compare,
     "seed": cmd_seed,
+    "clean": cmd_clean,
 }
 
 

@@ -243,6 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = verbs.add_parser(
+        "clean",
+        help="drop the suite's schema (its dataset and scratch tables) from a server given as a "
+        "URL; only a schema the suite made, and only with --yes",
+    )
+    p.add_argument("--postgres", required=True, metavar="URL", help="postgresql://user:pw@host/db")
+    p.add_argument("--yes", action="store_true", help="really drop it (else only list it)")
+
+    p = verbs.add_parser(
         "seed", help="load the shared dataset at a given size and print how long it took"
     )
     _add_postgres(p)

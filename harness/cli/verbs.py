@@ -1,4 +1,4 @@
-"""The verbs that need no run loop: list, report, compare, seed."""
+"""The verbs that need no run loop: list, report, compare, seed, clean."""
 
 from __future__ import annotations
 
@@ -79,4 +79,16 @@ def cmd_seed(args: argparse.Namespace, console: Console) -> int:
                 f"COPY of {info.posts:,} posts: {copy_posts:.1f} s "
                 f"({info.posts / copy_posts:,.0f} rows/s)"
             )
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace, console: Console) -> int:
+    from harness.server.clean import clean_schema
+
+    if not args.postgres.startswith(("postgresql://", "postgres://")):
+        raise UserError(
+            f"clean takes --postgres URL (postgresql://user:password@host:port/db), got "
+            f"{args.postgres!r}: the embedded and Docker servers are thrown away after each run"
+        )
+    clean_schema(args.postgres, args.yes, console.print)
     return 0

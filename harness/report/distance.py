@@ -12,6 +12,7 @@ from harness.report.units import duration, rtt_text, size
 from harness.results.records import (
     AxisValue,
     Measurement,
+    Metric,
     ScenarioRecord,
     distinct_points,
     point_label,
@@ -168,6 +169,32 @@ def _comparisons(
     return lines, ratio_rows
 
 
+TRIP_ALONE = (0.8, 1.25)  # per round trip, "its round trips times the rtt" within this
+TRIP_ALONE_SHARE = 0.75  # ... for at least this share of the variant-points
+
+
+def _apart(near: Metric, far: Metric) -> bool:
+    """Whether two medians' 95% CIs do not overlap (else their difference is noise)."""
+    if None in (near.ci_low, near.ci_high, far.ci_low, far.ci_high):
+        return True
+    return bool(far.ci_low > near.ci_high or far.ci_high < near.ci_low)  # type: ignore[operator]
+
+
+def _trip_verdict(worths: list[float]) -> str:
+    """The conclusion the per-round-trip costs support, and no more."""
+    low, high = TRIP_ALONE
+    share = sum(low <= w <= high for w in worths) / len(worths)
+    if len(worths) >= 3 and share >= TRIP_ALONE_SHARE:
+        return (
+            f"for {share:.0%} of them within {low:g}-{high:g}x: the cost of a pattern at a "
+            "distance is its round trips times the rtt."
+        )
+    return (
+        f"only {share:.0%} of them within {low:g}-{high:g}x, so the round trips alone do not "
+        "explain what distance cost here (the table below shows where)."
+    )
+
+
 def _round_trip_costs(
     record: ScenarioRecord, measurements: list[Measurement], grid: _Grid
 ) -> tuple[list[str], list[str], bool]:
@@ -196,8 +223,13 @@ def _round_trip_costs(
                     cells.append("")
                     continue
                 added_us = far.metrics["median_us"].value - near.metrics["median_us"].value
-                cell = f"{duration(far.metrics['median_us'].value)} (+{duration(max(added_us, 0))}"
-                if trips and trips.value >= 1:
+                sign = "+" if added_us >= 0 else "-"
+                cell = (
+                    f"{duration(far.metrics['median_us'].value)} ({sign}{duration(abs(added_us))}"
+                )
+                if not _apart(near.metrics["median_us"], far.metrics["median_us"]):
+                    cell += ", inside the noise"
+                elif trips and trips.value >= 1:
                     worth = added_us / (trips.value * (rtt - base) * 1e3)
                     cell += f" = {worth:.2f} × round trips × Δrtt"
                     if trips.value >= 2:
@@ -220,13 +252,8 @@ def _round_trip_costs(
                 f"- At {rtt_text(rtt)}, each round trip a variant makes added "
                 f"{np.median(worths):.2f}x the extra rtt to its median (range "
                 f"{min(worths):.2f}-{max(worths):.2f} over the {len(worths)} variant-points with "
-                "2 or more round trips): "
-                + (
-                    "the cost of a pattern at a distance is its round trips times the rtt."
-                    if 0.8 <= np.median(worths) <= 1.25
-                    else "more than its round trips times the rtt explains (the table below "
-                    "shows where)."
-                )
+                "2 or more round trips whose added time is beyond the noise): "
+                + _trip_verdict(worths)
             )
     if (bytes_note := _bytes_note(by_bytes, max(rtts))) is not None:
         lines.append(bytes_note)

@@ -36,25 +36,47 @@ class Knee:
     largest_size: AxisValue
     client_cpu_pct: float | None
     peak_connections: float | None  # an overflowing pool opens more than its size
-    starved_clients: float | None  # completed nothing in the window: its rate hides them
 
 
 def _ok(ms: list[Measurement]) -> list[Measurement]:
     return [m for m in ms if m.status == "ok" and "ops_per_s" in m.metrics]
 
 
-def find_knees(record: ScenarioRecord, ms: list[Measurement]) -> list[Knee]:
-    """One knee per (pool kind, client count) measured at two or more pool sizes."""
+def _unhealthy(m: Measurement) -> str:
+    """Why a point cannot be a knee: clients that got nothing, errors or checkout timeouts
+    (its requests/s is not what every client saw); '' when none."""
+    parts = [
+        f"{value:g} {what}"
+        for key, what in (
+            ("starved_clients", "clients completed nothing"),
+            ("errors", "errors"),
+            ("checkout_timeouts", "checkout timeouts"),
+        )
+        if (value := metric_value(m, key))
+    ]
+    return ", ".join(parts)
+
+
+def find_knees(
+    record: ScenarioRecord, ms: list[Measurement]
+) -> tuple[list[Knee], list[tuple[str, AxisValue, str]]]:
+    """One knee per (pool kind, client count) measured at two or more pool sizes, among the
+    points where every client was served without errors; and (variant, clients, why) for each
+    pool kind that has none for that reason."""
     axis, clients_axis = record.knee_axis, record.clients_axis
     if not axis or not clients_axis:
-        return []
-    knees = []
+        return [], []
+    knees, missing = [], []
     for clients in dict(record.axes)[clients_axis]:
         for variant in record.variants:
-            line = sorted(
+            measured = sorted(
                 (m for m in _ok(ms) if m.variant == variant and m.params[clients_axis] == clients),
                 key=lambda m: float(m.params[axis]),
             )
+            line = [m for m in measured if not _unhealthy(m)]
+            if len(measured) >= 2 and len(line) < 2:
+                why = "; ".join(f"{axis}={m.params[axis]}: {_unhealthy(m)}" for m in measured)
+                missing.append((variant, clients, why))
             if len(line) < 2:
                 continue
             best = max(m.metrics["ops_per_s"].value for m in line)
@@ -76,10 +98,9 @@ def find_knees(record: ScenarioRecord, ms: list[Measurement]) -> list[Knee]:
                     largest_size=line[-1].params[axis],
                     client_cpu_pct=metric_value(knee, "client_cpu_pct"),
                     peak_connections=metric_value(knee, "peak_connections"),
-                    starved_clients=metric_value(knee, "starved_clients"),
                 )
             )
-    return knees
+    return knees, missing
 
 
 def _best_of(
@@ -143,9 +164,14 @@ def render_throughput(
     problems), then a chart and tables per client count."""
     axis, clients_axis = record.knee_axis or "pool_size", record.clients_axis or "clients"
     at = f" at rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
-    knees = find_knees(record, ms)
+    knees, missing = find_knees(record, ms)
     lines = [f"### Verdicts{at}", ""]
     lines += _knee_lines(run, record, knees, axis, clients_axis)
+    lines += [
+        f"- {variant} at {clients} {clients_axis}: **no knee**: fewer than two {axis}s served "
+        f"every client without errors ({why})"
+        for variant, clients, why in missing
+    ]
     lines += _comparison_lines(record, ms, samples, axis, clients_axis)
     lines += _trips_lines(ms)
     lines += _unfair_lines(record, ms, clients_axis)
@@ -164,7 +190,8 @@ def _knee_lines(
     lines = []
     lines.append(
         f"- Knee = the smallest {axis} reaching {KNEE_SHARE:.0%} of the best requests/s that "
-        f"pool kind reached at that client count; {rule_text}."
+        f"pool kind reached at that client count, among the {axis}s where every client "
+        f"completed requests, without errors or checkout timeouts; {rule_text}."
     )
     cpu_bound = [
         k for k in knees if k.client_cpu_pct is not None and k.client_cpu_pct >= SATURATED_CPU_PCT
@@ -192,11 +219,6 @@ def _knee_lines(
                 notes = f" — client CPU {k.client_cpu_pct:.0f}% of its core: the load generator was the limit"
             if k.peak_connections is not None and k.peak_connections > float(k.size):
                 notes += f"; it opened up to {k.peak_connections:.0f} connections there"
-            if k.starved_clients:
-                notes += (
-                    f"; **{k.starved_clients:.0f} of {clients} clients completed nothing** "
-                    "there (unfair checkout)"
-                )
             versus = (
                 "at" if float(k.size) == rule else ("below" if float(k.size) < rule else "above")
             )

@@ -81,6 +81,7 @@ class Scenario:
     verify: Callable[[Context, Any], Any] | None = None  # canonical answer from the database
     rate_axis: str | None = None  # report `<axis>_per_s` = axis value / median time
     settings_note: tuple[str, ...] = ()  # server settings the results depend on
+    scratch_tables: tuple[str, ...] = ()  # tables its variants write: dropped when it ends
     # The throughput runner (runner="throughput"): variants return a harness.runners.pools.PoolPlan;
     # `clients_axis` names the axis with the number of concurrent clients, `connections` the
     # most server connections a grid point may open (checked against max_connections).

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 import psycopg
+from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -16,6 +17,9 @@ from harness.server.redaction import redact_text, redact_url
 from harness.server.target import ServerTarget, finish_target
 
 SUITE_SCHEMA = "patternbench"
+SCHEMA_MARK = (
+    "made by patternbench for its dataset and scratch tables; `patternbench clean` drops it"
+)
 
 
 def parse_url(raw: str) -> URL:
@@ -63,7 +67,18 @@ def external_target(raw: str, *, allow_existing_tables: bool) -> ServerTarget:
                     f"{foreign[0]} table(s) outside schema {SUITE_SCHEMA!r}; point the suite at an "
                     "empty database or pass --allow-existing-tables"
                 )
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SUITE_SCHEMA}")
+            if (
+                conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (SUITE_SCHEMA,)
+                ).fetchone()
+                is None
+            ):  # the mark tells `patternbench clean` the suite made it
+                conn.execute(f"CREATE SCHEMA {SUITE_SCHEMA}")
+                conn.execute(
+                    sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                        sql.Identifier(SUITE_SCHEMA), sql.Literal(SCHEMA_MARK)
+                    )
+                )
     except psycopg.Error as exc:
         reason = redact_text(
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,

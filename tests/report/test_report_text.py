@@ -246,3 +246,73 @@ def test_unstable_measurements_are_named_before_the_tables():
     assert "drifted at rows=1 (1.40x slower)" in text and "sped_up at rows=1 (2.00x faster)" in text
     assert "steady" not in text
     assert _unstable(ms[:1], "") == []
+
+
+def test_a_pool_size_where_clients_starved_or_failed_is_never_the_knee():
+    from harness.report.throughput import find_knees
+    from harness.results.records import ScenarioRecord
+
+    def point(variant: str, size: int, ops: float, **bad: float) -> Measurement:
+        metrics = {"ops_per_s": Metric(ops, "requests/s", ops * 0.99, ops * 1.01)}
+        metrics |= {key: Metric(value, "") for key, value in bad.items()}
+        return Measurement(
+            "pool", variant, {"clients": 32, "pool_size": size}, "ok", metrics=metrics
+        )
+
+    ms = [
+        point("unfair", 1, 1000.0, starved_clients=28),  # the most requests/s: 4 clients' worth
+        point("unfair", 2, 500.0),
+        point("unfair", 4, 950.0),
+        point("unfair", 8, 960.0),
+        point("failing", 1, 800.0, checkout_timeouts=12),
+        point("failing", 2, 900.0, errors=3),
+        point("failing", 4, 990.0, starved_clients=1),
+    ]
+    record = ScenarioRecord(
+        "pool", "?", "", [("clients", [32]), ("pool_size", [1, 2, 4, 8])], "unfair",
+        {"unfair": "", "failing": ""}, clients_axis="clients", knee_axis="pool_size",
+    )  # fmt: skip
+    knees, missing = find_knees(record, ms)
+    (knee,) = knees
+    assert (knee.variant, knee.size, knee.best_ops) == ("unfair", 4, 960.0)
+    ((variant, clients, why),) = missing
+    assert (variant, clients) == ("failing", 32)
+    assert why == (
+        "pool_size=1: 12 checkout timeouts; pool_size=2: 3 errors; "
+        "pool_size=4: 1 clients completed nothing"
+    )
+
+
+def test_distance_shows_a_negative_difference_as_it_is_and_concludes_only_what_holds():
+    from harness.report.distance import _Grid, _round_trip_costs
+    from harness.results.records import ScenarioRecord
+
+    def m(variant: str, rtt: float, median_us: float, spread: float, trips: float) -> Measurement:
+        return Measurement(
+            "s", variant, {"n": 1}, "ok", rtt_ms=rtt,
+            metrics={
+                "median_us": Metric(median_us, "us", median_us - spread, median_us + spread, 50),
+                "round_trips_per_op": Metric(trips, "round trips"),
+            },
+        )  # fmt: skip
+
+    ms = [
+        m("paid", 0.0, 1_000.0, 10.0, 10), m("paid", 1.0, 11_000.0, 10.0, 10),  # 1.00 x each
+        m("faster", 0.0, 2_910_000.0, 1_000.0, 5), m("faster", 1.0, 2_760_000.0, 1_000.0, 5),
+        m("noise", 0.0, 5_000.0, 500.0, 2), m("noise", 1.0, 5_100.0, 500.0, 2),
+    ]  # fmt: skip
+    record = ScenarioRecord(
+        "s", "?", "", [("n", [1])], "paid", {"paid": "", "faster": "", "noise": ""}
+    )
+    grid = _Grid(
+        [0.0, 1.0], ["0", "1 ms"], {(x.variant, "n=1", x.rtt_ms): x for x in ms}, [{"n": 1}]
+    )
+    lines, rows, _bytes = _round_trip_costs(record, ms, grid)
+    faster = next(r for r in rows if "| faster |" in r)
+    assert "(-150 ms = -30.00 × round trips × Δrtt)" in faster  # not "+0 ns"
+    noise = next(r for r in rows if "| noise |" in r)
+    assert "inside the noise" in noise and "Δrtt" not in noise
+    (line,) = lines
+    assert "over the 2 variant-points" in line  # the noisy one is left out
+    assert "the round trips alone do not explain" in line
+    assert "the cost of a pattern at a distance is its round trips" not in line

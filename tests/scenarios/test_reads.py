@@ -135,7 +135,7 @@ def test_the_native_ceiling_takes_its_turns_in_the_variants_rounds(server, datas
     passing slowdown of the machine cannot land on the ceiling alone."""
     steps: list[str] = []
     timing = Timing(
-        warmup_s=0.01, measure_s=0.3, min_samples=6, max_samples=600, slice_s=0.02, sessions=3
+        warmup_s=0.01, measure_s=0.3, min_samples=6, max_samples=30_000, slice_s=0.02, sessions=3
     )
     variants = [scenario.variants["asyncpg_fetch"], scenario.variants["core_select"]]
     results = measure_point(
@@ -154,7 +154,7 @@ def test_the_native_ceiling_takes_its_turns_in_the_variants_rounds(server, datas
         1 for before, now in itertools.pairwise(turns)
         if now.startswith("pgbench") and not before.startswith("pgbench")
     )  # fmt: skip
-    assert runs_of_pgbench >= 6, turns  # at least two rounds in each of the three sessions
+    assert runs_of_pgbench >= 3, turns  # its turns come between the variants' in every session
 
 
 def test_a_native_ceiling_slower_than_a_variant_is_flagged_as_a_fault():
