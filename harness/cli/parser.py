@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.report.units import parse_rtt_list
-from harness.runners.base import PROFILE_NAMES, RunOptions
+from harness.runners.base import GC_MODES, PROFILE_NAMES, RunOptions
 from harness.runners.http.appserver import SERVERS
 
 EXIT_USAGE = 2
@@ -155,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="any one operation past S seconds FAILS its variant at that grid point and the "
         "run goes on: the server's statement_timeout on the suite's connections, and a "
         f"client-side bound for work that is not SQL (0: none; default {RunOptions.op_timeout_s:g})",
+    )
+    p.add_argument(
+        "--gc",
+        choices=GC_MODES,
+        default=RunOptions.gc,
+        help="the garbage collector while latency points run: freeze (what exists before a "
+        "point is frozen out of its scans, as long-running servers do after start-up) or "
+        f"default (a default Python process; the ORM's objects cost more) (default {RunOptions.gc})",
     )
     p.add_argument(
         "--max-interference",

@@ -44,7 +44,10 @@ def choice_of(args: argparse.Namespace) -> Choice:
         scenario_paths=tuple(args.scenario_path),
         postgres=args.postgres,
         options=RunOptions(
-            http=http, op_timeout_s=args.op_timeout, max_interference=args.max_interference
+            http=http,
+            op_timeout_s=args.op_timeout,
+            max_interference=args.max_interference,
+            gc=args.gc,
         ),
     )
 
@@ -112,6 +115,7 @@ def _new_run(
         environment=env,
         server=target.describe(),
         rtts_ms=list(args.rtt),
+        gc=args.gc,
     )
     if args.rtt != (0.0,):
         run.rtt_select1_us = achieved_rtts(target, args.rtt, 1.0)

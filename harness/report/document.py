@@ -80,6 +80,7 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
         f"asyncpg {env.get('packages', {}).get('asyncpg')}, psycopg {env.get('packages', {}).get('psycopg')}",
         f"- **PostgreSQL** {server.get('version')} ({server.get('provider')}, {server.get('url')}); {shown}",
         f"- **Code**: git {env.get('git_sha')}{dirty}",
+        _gc_line(run),
         *_network_line(run),
         *_self_check_line(folder),
         "",
@@ -87,6 +88,20 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
     for name in dict.fromkeys(record.runner for record in run.scenarios):
         lines += section_for(name).legend  # what the columns of its tables mean
     return lines
+
+
+def _gc_line(run: RunRecord) -> str:
+    """How Python's garbage collector ran during the latency points (it moves ORM timings)."""
+    if run.gc == "default":
+        return (
+            "- **Garbage collector**: Python's default (`--gc default`): collections also walk "
+            "every object the harness holds, which costs the ORM's many objects the most"
+        )
+    return (
+        "- **Garbage collector**: frozen before each latency point (`gc.freeze()`, as "
+        "long-running servers do after start-up; `--gc default` measures a default Python "
+        "process, where ORM objects cost more)"
+    )
 
 
 def _self_check_line(folder: Path) -> list[str]:

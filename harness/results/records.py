@@ -96,6 +96,7 @@ class RunRecord(msgspec.Struct):
     notes: list[str] = []  # what happened to this run afterwards (e.g. data withdrawn, and why)
     # other patternbench runs seen going on this machine while this one ran (--allow-concurrent)
     concurrent_runs: list[str] = []
+    gc: str = "freeze"  # the garbage collector during latency points (--gc)
 
     def problems(self) -> list[str]:
         """What went wrong, one phrase each; empty when every variant was measured or skipped on

@@ -53,6 +53,7 @@ class RunOptions:
     run_natives: bool = True  # the scenario's native ceiling (pgbench), when it has one
     op_timeout_s: float = 60.0  # any one operation past it FAILS its variant at that point; 0: none
     max_interference: float = 0.10  # cores of outside work above which a point is disturbed
+    gc: str = "freeze"  # the garbage collector during a latency point: freeze | default
 
 
 @dataclass(frozen=True)
@@ -217,12 +218,19 @@ def point_context(
             running.close()
 
 
+GC_MODES = ("freeze", "default")
+
+
 @contextlib.contextmanager
-def frozen_gc() -> Iterator[None]:
-    """Like a long-running server after start-up: what exists now (the harness, earlier grid
-    points) is frozen out of the collector's scans; the variants' own garbage is still
-    collected."""
+def frozen_gc(mode: str = "freeze") -> Iterator[None]:
+    """`freeze`: like a long-running server after start-up, what exists now (the harness,
+    earlier grid points) is frozen out of the collector's scans; the variants' own garbage is
+    still collected. `default`: a default Python process, whose collections also walk all that
+    (it costs the ORM's many objects the most). Either way, garbage left is collected first."""
     gc.collect()
+    if mode == "default":
+        yield
+        return
     gc.freeze()
     try:
         yield

@@ -205,7 +205,7 @@ def measure_point(job: PointJob) -> list[VariantResult]:
         natives = list(scenario.native(job.params, job.dataset))
     for native in natives:
         results[native.name] = VariantResult(native.name, kind="native")
-    with point_context(job.target, job.params, job.dataset) as ctx, frozen_gc():
+    with point_context(job.target, job.params, job.dataset) as ctx, frozen_gc(job.options.gc):
         if not set_up_point(job, ctx, results):
             return [results[v.name] for v in job.variants]
         _check_answers(job, check, ordered, ctx, results)

@@ -248,3 +248,26 @@ def test_a_point_is_measured_in_sessions_each_on_fresh_connections(server, datas
     assert all("ratio_to_best" in m.metrics for m in ms)
     one, other = (StoredSamples(r.samples, r.session_sizes) for r in results)
     assert one.ratio_to(other, np.random.default_rng(2), paired=True).ci_low > 0
+
+
+def test_the_garbage_collector_mode_is_chosen_recorded_and_stated(tmp_path):
+    import gc
+
+    from harness.cli import main
+    from harness.runners.base import frozen_gc
+
+    with frozen_gc("freeze"):
+        assert gc.get_freeze_count() > 0
+    with frozen_gc("default"):
+        assert gc.get_freeze_count() == 0  # a default process: nothing moved out of the scans
+    code = main([
+        "run", "--postgres", "embedded", "--scenario", "reads", "--grid", "rows=1",
+        "--variant", "core_select", "--gc", "default", "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert code == 0
+    (folder,) = list(tmp_path.iterdir())
+    assert json.loads((folder / "run.json").read_text())["gc"] == "default"
+    assert (
+        "- **Garbage collector**: Python's default (`--gc default`)"
+        in (folder / "report.md").read_text()
+    )
