@@ -77,7 +77,9 @@ def check_writable(out_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
 
 def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:
     """One row per (measurement, metric): run_id, scenario, variant, each grid axis, the rtt it
-    was measured at (ms, 0 on loopback), metric, value..."""
+    was measured at (ms, 0 on loopback), metric, value..., then why it is not plainly ok (a
+    FAILED or WRONG reason, a skip's, a flag such as "answered without the database") and why
+    it was disturbed, so the CSV alone tells the whole story."""
     all_axes: list[str] = []
     for names in axis_names.values():
         all_axes += [n for n in names if n not in all_axes]
@@ -97,13 +99,16 @@ def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:
             "ci_low",
             "ci_high",
             "n",
+            "detail",
+            "disturbed",
         ]
     )
     for m in run.measurements:
         axes = [*(m.params.get(name, "") for name in all_axes), f"{m.rtt_ms:g}"]
+        why = [m.detail, m.disturbed]
         if not m.metrics:
             writer.writerow(
-                [run.run_id, m.scenario, m.variant, *axes, m.status, "", "", "", "", "", ""]
+                [run.run_id, m.scenario, m.variant, *axes, m.status, "", "", "", "", "", "", *why]
             )
         for name, metric in m.metrics.items():
             writer.writerow(
@@ -119,6 +124,7 @@ def tidy_csv(run: RunRecord, axis_names: dict[str, list[str]]) -> bytes:
                     "" if metric.ci_low is None else f"{metric.ci_low:.6g}",
                     "" if metric.ci_high is None else f"{metric.ci_high:.6g}",
                     "" if metric.n is None else metric.n,
+                    *why,
                 ]
             )
     return buffer.getvalue().encode()

@@ -382,6 +382,11 @@ def test_wrong_variant_is_flagged_in_console_and_report(tmp_path, capsys):
     text = (folder / "report.md").read_text()
     assert "| drops_a_row | **WRONG**: result: 4 items, expected 5 |" in text
     assert "| raises | **FAILED**: RuntimeError: boom |" in text
+    rows = list(csv.DictReader((folder / "measurements.csv").open()))  # the reasons too
+    wrong = [r for r in rows if r["variant"] == "drops_a_row" and r["status"] == "wrong"]
+    assert wrong and all(r["detail"].startswith("result: ") for r in wrong)
+    failed = [r for r in rows if r["variant"] == "raises"]
+    assert failed and all(r["detail"] == "RuntimeError: boom" for r in failed)
 
 
 def test_list_shows_scenarios_and_variants(capsys):
