@@ -253,6 +253,8 @@ def test_a_run_writes_a_complete_folder(finished_run):
         "ci_low",
         "ci_high",
         "n",
+        "detail",
+        "disturbed",
     }
     lazy = {
         (r["users"], r["posts_per_user"]): float(r["value"])
