@@ -224,7 +224,13 @@ def _knee_lines(
             )
             rising = ""
             if k.size == k.largest_size:
-                p99, rising = "", f"; still rising at the largest {axis} measured"
+                past = float(k.largest_size) > float(clients)
+                rising = f"; still rising at the largest {axis} measured, " + (
+                    f"past the {clients} clients: more connections than clients still helped"
+                    if past
+                    else f"below the {clients} clients: a larger pool might do more"
+                )
+                p99 = ""
             lines.append(
                 f"  - {k.variant}: knee at {axis}={k.size} ({versus} the rule's {rule}), "
                 f"{k.ops:,.0f} requests/s (best {k.best_ops:,.0f}){p99}{rising}{notes}"

@@ -316,3 +316,26 @@ def test_distance_shows_a_negative_difference_as_it_is_and_concludes_only_what_h
     assert "over the 2 variant-points" in line  # the noisy one is left out
     assert "the round trips alone do not explain" in line
     assert "the cost of a pattern at a distance is its round trips" not in line
+
+
+def test_still_rising_says_whether_the_largest_pool_was_past_the_clients():
+    from harness.report.throughput import _knee_lines, find_knees
+    from harness.results.records import RunRecord, ScenarioRecord
+
+    def point(clients: int, size: int, ops: float) -> Measurement:
+        metrics = {"ops_per_s": Metric(ops, "requests/s", ops * 0.99, ops * 1.01)}
+        return Measurement(
+            "pool", "p", {"clients": clients, "pool_size": size}, "ok", metrics=metrics
+        )
+
+    ms = [point(32, 16, 500.0), point(32, 32, 800.0), point(32, 64, 1000.0)]
+    ms += [point(128, 16, 500.0), point(128, 64, 1000.0)]
+    record = ScenarioRecord(
+        "pool", "?", "", [("clients", [32, 128]), ("pool_size", [16, 32, 64])], "p", {"p": ""},
+        clients_axis="clients", knee_axis="pool_size",
+    )  # fmt: skip
+    run = RunRecord("r", "2026-12-02T00:00:00Z", "quick", {"cores": 2}, {"cores": 1})
+    knees, _ = find_knees(record, ms)
+    text = "\n".join(_knee_lines(run, record, knees, "pool_size", "clients"))
+    assert "past the 32 clients: more connections than clients still helped" in text
+    assert "below the 128 clients: a larger pool might do more" in text
