@@ -45,6 +45,7 @@ from harness.scenario.spec import Scenario, Variant
 
 NAN = float("nan")
 NATIVE_FIRST_SLICE = 20  # operations in a native ceiling's first turn, before its pace is known
+NATIVE_TRIES = 3  # turns in a row that timed nothing (all 0 µs) before a native ceiling fails
 NATIVE_UNBOUNDED_S = 600.0  # a native's turn's bound when the run has no op timeout
 RECHECK_BATCHES = 2  # timed batches per session whose answers are re-checked, spread over it
 MIN_RECHECKED = 3  # at least this many timed answers per variant and point, when it has them
@@ -235,17 +236,30 @@ def _native_slice(
     native: NativeReference, job: PointJob, result: VariantResult, remaining: int
 ) -> list[int] | None:
     """One turn of a native ceiling: about one slice's worth of its operations (estimated from
-    its latest), ns each; None when it failed (the result says why)."""
+    its latest), ns each; None when it failed (the result says why).
+
+    pgbench logs a reply that was already waiting when it read its clock as 0 µs, and those are
+    left out (`NativeResult.timed_us`): a short turn can be all zeros, and is then taken again
+    with more operations, a few times, before the ceiling is failed for it."""
     recent = result.samples_ns[-100:]
     per_op_ns = float(np.median(recent)) if recent else 0.0
     wanted = int(job.timing.slice_s * 1e9 / per_op_ns) if per_op_ns else NATIVE_FIRST_SLICE
+    operations = max(1, min(wanted, remaining))
     bound = (job.options.op_timeout_s or NATIVE_UNBOUNDED_S) + job.timing.slice_s
-    out = native.sample(job.target, max(1, min(wanted, remaining)), bound)
-    batch = [int(us * 1000) for us in out.timed_us]
-    if out.error or not batch:
-        result.fail(out.error or "the native reference recorded no samples")
-        return None
-    return batch
+    for _ in range(NATIVE_TRIES):
+        out = native.sample(job.target, operations, bound)
+        if out.error:
+            result.fail(out.error)
+            return None
+        batch = [int(us * 1000) for us in out.timed_us]
+        if batch:
+            return batch[: max(1, remaining)]
+        operations = max(operations, NATIVE_FIRST_SLICE)
+    result.fail(
+        f"the native reference timed nothing in {NATIVE_TRIES} tries (every operation it logged "
+        "took 0 µs: its clock read a reply that was already waiting)"
+    )
+    return None
 
 
 def _check_answers(

@@ -178,3 +178,28 @@ def test_a_native_ceiling_slower_than_a_variant_is_flagged_as_a_fault():
         for m in to_measurements("reads", Params((("rows", 1),)), [ceiling, client], rng)
     }
     assert ms["pgbench_prepared"].detail == ""
+
+
+def test_a_native_turn_that_timed_nothing_is_taken_again_not_failed(server, dataset):
+    """pgbench logs a reply already waiting as 0 µs (left out): a short turn can time nothing.
+    A ceiling whose first turn is all zeros is asked again with more operations."""
+    from harness.measure.ceilings import NativeResult
+    from harness.runners.latency import VariantResult, _native_slice
+
+    class ZerosFirst:
+        name, description, binary = "zeros_first", "", "pgbench"
+
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        def sample(self, target, operations: int, timeout_s: float) -> NativeResult:
+            self.asked.append(operations)
+            logged = np.zeros(operations) if len(self.asked) == 1 else np.full(operations, 90.0)
+            return NativeResult(self.name, logged, 1.0)
+
+    native, result = ZerosFirst(), VariantResult("zeros_first", kind="native")
+    timing = Timing(warmup_s=0.0, measure_s=0.1, min_samples=2, max_samples=50, slice_s=0.01)
+    job = PointJob(scenario, [], Params((("rows", 1),)), server, dataset.spec, timing)
+    batch = _native_slice(native, job, result, remaining=1)
+    assert result.status == "ok" and batch == [90_000]  # one sample: what the turn had room for
+    assert native.asked == [1, 20]
