@@ -9,23 +9,12 @@ import psycopg
 from psycopg import sql
 
 from harness.errors import UserError
-from harness.server.redaction import redact_text
-from harness.server.target import ServerTarget
-from harness.server.url import SCHEMA_MARK, SUITE_SCHEMA, parse_url
+from harness.server.url import SCHEMA_MARK, SUITE_SCHEMA, failure_reason, url_target
 
 
 def clean_schema(raw_url: str, yes: bool, say: Callable[[str], None]) -> None:
     """Lists what the suite's schema at `raw_url` holds and, with `yes`, drops it."""
-    url = parse_url(raw_url)
-    target = ServerTarget(
-        provider="url",
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=None if url.password is None else str(url.password),
-        database=url.database or (url.username or "postgres"),
-        schema="public",
-    )
+    target = url_target(raw_url)
     try:
         with psycopg.connect(
             **{**target.psycopg_kwargs(), "connect_timeout": 5}, autocommit=True
@@ -58,8 +47,5 @@ def clean_schema(raw_url: str, yes: bool, say: Callable[[str], None]) -> None:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SUITE_SCHEMA)))
             say(f"dropped {what} at {target.display_url}")
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"cannot clean PostgreSQL at {target.display_url}: "
-            f"{redact_text(reason, (target.password or '',))}"
-        ) from None
+        reason = failure_reason(exc, target)
+        raise UserError(f"cannot clean PostgreSQL at {target.display_url}: {reason}") from None

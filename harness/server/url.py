@@ -40,10 +40,10 @@ def parse_url(raw: str) -> URL:
     return url
 
 
-def external_target(raw: str, *, allow_existing_tables: bool) -> ServerTarget:
-    """An existing server: the suite works only inside its own schema."""
+def url_target(raw: str) -> ServerTarget:
+    """The server a URL names, as the suite connects to it (inside its own schema)."""
     url = parse_url(raw)
-    target = ServerTarget(
+    return ServerTarget(
         provider="url",
         host=url.host or str(url.query.get("host")),
         port=url.port or 5432,
@@ -52,6 +52,19 @@ def external_target(raw: str, *, allow_existing_tables: bool) -> ServerTarget:
         database=url.database or (url.username or "postgres"),
         schema=SUITE_SCHEMA,
     )
+
+
+def failure_reason(exc: psycopg.Error, target: ServerTarget) -> str:
+    """The first line of a driver error, the target's password never in it."""
+    text = str(exc).strip()
+    return redact_text(
+        text.splitlines()[0] if text else type(exc).__name__, (target.password or "",)
+    )
+
+
+def external_target(raw: str, *, allow_existing_tables: bool) -> ServerTarget:
+    """An existing server: the suite works only inside its own schema."""
+    target = url_target(raw)
     try:
         with psycopg.connect(
             **{**target.psycopg_kwargs(), "connect_timeout": 5}, autocommit=True
@@ -80,10 +93,7 @@ def external_target(raw: str, *, allow_existing_tables: bool) -> ServerTarget:
                     )
                 )
     except psycopg.Error as exc:
-        reason = redact_text(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-            (target.password or "",),
-        )
+        reason = failure_reason(exc, target)
         raise UserError(f"cannot use PostgreSQL at {target.display_url}: {reason}") from None
     return finish_target(target, owned=False)
 
