@@ -8,6 +8,11 @@ Look at: the fixed cost per query (the 1-row point) against the cost per row (10
 far the ORM's objects are from Core's Rows and from the raw drivers; what auto-prepare
 (psycopg after 5 executions, asyncpg always) buys; sync against async for the same driver; and
 how close Python gets to pgbench. First-call (cold) latencies are in their own column.
+
+Streaming is measured for what it is for: the `*_stream` variants read through a server-side
+cursor in batches and handle each row as it comes (folded into a running digest, the answer
+checked against the reference's rows), keeping none; beside each variant's time stands its peak
+memory per operation, so the time streaming costs and the memory it saves are read together.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from harness.data.dataset import LARGE, STANDARD, DatasetSpec
 from harness.data.domain import User
 from harness.measure.ceilings import NativeQuery
 from harness.scenario.context import Context
+from harness.scenario.digest import StreamDigest
 from harness.scenario.grid import Grid, Params
 from harness.scenario.spec import Scenario
 
@@ -52,17 +58,17 @@ def _where(ctx: Context, query: Select[*Columns]) -> Select[*Columns]:
     return query.where(User.id.between(bounds[0], bounds[1])).order_by(User.id)
 
 
+def _canonical_row(row: Any) -> tuple[Any, ...]:
+    """One row, whatever the variant built (an object, a Row, a dict, a Record), as a tuple."""
+    if isinstance(row, User):
+        return (row.id, row.email, row.name, row.created_at)
+    if isinstance(row, dict):
+        return (row["id"], row["email"], row["name"], row["created_at"])
+    return tuple(row)
+
+
 def _canonical(rows: Any) -> list[tuple[Any, ...]]:
-    """Whatever the variant built (objects, Rows, dicts, Records) as plain tuples."""
-    out = []
-    for row in rows:
-        if isinstance(row, User):
-            out.append((row.id, row.email, row.name, row.created_at))
-        elif isinstance(row, dict):
-            out.append((row["id"], row["email"], row["name"], row["created_at"]))
-        else:
-            out.append(tuple(row))
-    return out
+    return [_canonical_row(row) for row in rows]
 
 
 def _servable(params: Params, dataset: DatasetSpec) -> str | None:
@@ -95,10 +101,13 @@ scenario = Scenario(
     dataset=STANDARD,
     full_dataset=LARGE,
     normalise=_canonical,
+    peak_memory=True,
     chart_x="rows",
     comparisons=(
         ("core_select", "orm_entities"),
         ("orm_columns", "orm_entities"),
+        ("orm_entities", "orm_stream"),
+        ("core_select", "core_stream"),
         ("psycopg_tuples", "core_select"),
         ("psycopg_tuples", "psycopg_unprepared"),
         ("psycopg_tuples", "psycopg_dict_row"),
@@ -127,10 +136,34 @@ def orm_columns(ctx: Context) -> list[Any]:
 
 @scenario.variant
 def orm_yield_per(ctx: Context) -> list[User]:
-    """ORM objects streamed in batches of 1,000 (yield_per: a server-side cursor)."""
+    """ORM objects fetched in batches of 1,000 (yield_per: a server-side cursor), all kept."""
     with ctx.session() as session:
         query = _where(ctx, select(User)).execution_options(yield_per=1_000)
         return list(session.scalars(query))
+
+
+@scenario.variant
+def orm_stream(ctx: Context) -> StreamDigest:
+    """ORM objects streamed in batches of 1,000 (yield_per), each handled and let go."""
+    digest = StreamDigest()
+    with ctx.session() as session:
+        query = _where(ctx, select(User)).execution_options(yield_per=1_000)
+        for user in session.scalars(query):
+            digest.add(_canonical_row(user))
+    return digest
+
+
+@scenario.variant
+def core_stream(ctx: Context) -> StreamDigest:
+    """Core Rows streamed in batches of 1,000 (stream_results), each handled and let go."""
+    digest = StreamDigest()
+    with ctx.engine.connect() as conn:
+        rows = conn.execution_options(stream_results=True, yield_per=1_000).execute(
+            _where(ctx, select(User.__table__))
+        )
+        for row in rows:
+            digest.add(_canonical_row(row))
+    return digest
 
 
 @scenario.variant

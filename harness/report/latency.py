@@ -11,7 +11,7 @@ from harness.measure.statements import unranked
 from harness.report.charts import latency_chart
 from harness.report.part import ScenarioPart
 from harness.report.rechecks import rechecked_line
-from harness.report.units import duration, rtt_text
+from harness.report.units import duration, rtt_text, size
 from harness.results.records import (
     Measurement,
     Metric,
@@ -35,6 +35,15 @@ LEGEND = (
     "returned a different answer from the reference and was not timed.",
     "",
 )
+MEMORY_LEGEND = (
+    "*peak heap/op* is the most Python heap one operation held at once (tracemalloc, over its "
+    "own start; what it returns included, as a handler holds what it built), metered on one "
+    "operation apart from the timed ones; it does not see what a C library allocates itself "
+    "(libpq's result under psycopg). *RSS rise/op* is how far the process's resident high-water "
+    "mark rose in one operation after free memory was given back: it sees libpq too, in pages, "
+    "and only memory the process did not already hold."
+)
+MEMORY_APART = 2.0  # a comparison's peak heaps this many times apart get a memory verdict
 FOLD_POINTS = 4  # more per-point tables than this are folded into a <details> block
 
 
@@ -61,9 +70,11 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
     rate = f"{record.rate_axis}_per_s" if record.rate_axis else None
     header = "| variant | median (95% CI) |"
     header += f" {record.rate_axis}/s (95% CI) |" if rate else ""
-    header += " p99 | cold | stmts/op | other/op | round trips/op | rows/op | × best (95% CI) |"
-    header += "".join(f" × {name} |" for name in extra) + " n |"
-    width = 10 + len(extra) + (1 if rate else 0)
+    header += " p99 | cold | stmts/op | other/op | round trips/op | rows/op |"
+    memory = any("peak_heap_bytes_per_op" in m.metrics for m in ms)
+    header += " peak heap/op | RSS rise/op |" if memory else ""
+    header += " × best (95% CI) |" + "".join(f" × {name} |" for name in extra) + " n |"
+    width = 10 + len(extra) + (1 if rate else 0) + (2 if memory else 0)
     lines = [header, "|" + "---|" * width]
     ordered = sorted(
         ms,
@@ -106,11 +117,56 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
             number(other.value) if other else ("" if m.kind == "native" else "n/a"),
             number(trips.value) if trips else ("" if m.kind == "native" else "n/a"),
             number(rows.value) if rows else ("" if m.kind == "native" else "n/a"),
+            *(_memory_cells(m) if memory else []),
             f"**{best_text}**" if m.is_best else best_text,
             *(_ratio_cell(m.metrics.get(f"ratio_to_{name}")) for name in extra),
             str(med.n),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _memory_cells(m: Measurement) -> list[str]:
+    heap, rss = m.metrics.get("peak_heap_bytes_per_op"), m.metrics.get("peak_rss_bytes_per_op")
+    if heap is None:
+        return ["", ""] if m.kind == "native" else ["n/a", "n/a"]
+    return [size(heap.value), size(rss.value) if rss is not None else "n/a"]
+
+
+def _memory_verdicts(record: ScenarioRecord, measurements: list[Measurement]) -> list[str]:
+    """At the largest grid point: each comparison whose peak heaps are `MEMORY_APART` or more
+    apart, with the time each took, so memory saved and time spent are read together."""
+    points = distinct_points(measurements)
+    if not points:
+        return []
+    here = {m.variant: m for m in measurements if m.params == points[-1] and m.status == "ok"}
+    lines = []
+    for a, b in record.comparisons:
+        ma, mb = here.get(a), here.get(b)
+        if ma is None or mb is None:
+            continue
+        ha, hb = ma.metrics.get("peak_heap_bytes_per_op"), mb.metrics.get("peak_heap_bytes_per_op")
+        ta, tb = ma.metrics.get("median_us"), mb.metrics.get("median_us")
+        if ha is None or hb is None or ta is None or tb is None or min(ha.value, hb.value) <= 0:
+            continue
+        small, large = (ma, mb) if ha.value <= hb.value else (mb, ma)
+        hs = small.metrics["peak_heap_bytes_per_op"].value
+        hl = large.metrics["peak_heap_bytes_per_op"].value
+        if hl / hs < MEMORY_APART:
+            continue
+        ts, tl = small.metrics["median_us"].value, large.metrics["median_us"].value
+        medians = f"median {duration(ts)} vs {duration(tl)}"
+        if max(ts, tl) / min(ts, tl) < 1.05:
+            took = f"in about the same time ({medians}; its CI is in the table below)"
+        elif ts < tl:
+            took = f"and was also {tl / ts:.2f}x faster ({medians})"
+        else:
+            took = f"but was {ts / tl:.2f}x slower ({medians})"
+        lines.append(
+            f"- **Memory at {point_label(points[-1])}**: {small.variant} held {hl / hs:.1f}x "
+            f"less Python heap at its peak than {large.variant} ({size(hs)} vs {size(hl)} per "
+            f"operation) {took}."
+        )
     return lines
 
 
@@ -192,6 +248,7 @@ def _verdicts(
     lines: list[str] = []
     if wins := _wins(measurements):
         lines.append(f"- Fastest variant, by grid points won: {wins}.")
+    lines += _memory_verdicts(record, measurements)
     rng = np.random.default_rng(7)
     table: dict[str, list[str]] = {point_label(p): [] for p in points}
     pairs = [(fast, slow) for fast, slow in record.comparisons]
@@ -299,6 +356,8 @@ def section(part: ScenarioPart) -> list[str]:
             what = f"{record.rate_axis}/s" if record.rate_axis else "latency"
             lines += [f"![{record.name}: {what}{at}](charts/{chart.name})", ""]
         lines += [f"### Every grid point{at}", ""]
+        if any("peak_heap_bytes_per_op" in m.metrics for m in mine):
+            lines += [MEMORY_LEGEND, ""]
         points = distinct_points(mine)
         folded = len(points) > FOLD_POINTS  # long: the verdicts above stay in sight
         if folded:

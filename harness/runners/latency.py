@@ -11,6 +11,7 @@ interval cannot: the verdicts' intervals resample by session.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,6 +23,7 @@ import numpy as np
 
 from harness.errors import describe_error
 from harness.measure.ceilings import NOT_A_CEILING, NativeReference
+from harness.measure.memory import MemoryPeak, peak_memory
 from harness.measure.roundtrips import RoundTripCounter
 from harness.measure.statements import StatementCount, less_work, unranked
 from harness.results.records import Measurement, Metric
@@ -64,6 +66,7 @@ class Timing:
     slow_cap_s: float = 15.0  # a variant this slow stops at slow_min samples, not min_samples
     slow_min: int = 3
     count_ops: int = 3  # operations whose statements are counted (fewer if one is slow)
+    memory_ops: int = 2  # operations whose peak memory is metered, per meter (1 if one is slow)
     sessions: int = 3  # the measuring is split into this many, each on fresh connections
 
     @property
@@ -104,6 +107,7 @@ class VariantResult(VariantOutcome):
     cold_ns: int | None = None
     samples_ns: list[int] = field(default_factory=list)
     statements: StatementCount | None = None
+    memory: MemoryPeak | None = None
     spent_ns: int = 0
     kind: str = "variant"  # or "native"
     sessions: list[int] = field(default_factory=list)  # samples taken in each session, in order
@@ -212,6 +216,8 @@ def measure_point(job: PointJob) -> list[VariantResult]:
         _check_answers(job, check, ordered, ctx, results)
         passing = [v for v in ordered if results[v.name].ok]
         _count_statements(job, passing, ctx, results)
+        if scenario.peak_memory:
+            _meter_memory(job, passing, ctx, results)
         session = replace(job, timing=job.timing.session())
         for index in range(job.timing.session_count):
             with _session(ctx, index) as current:
@@ -345,6 +351,32 @@ def _count_statements(
             except Exception as exc:
                 target.raise_if_gone(exc)
                 result.fail(describe_error(exc))
+
+
+def _meter_memory(
+    job: PointJob, passing: list[Variant], ctx: Context, results: dict[str, VariantResult]
+) -> None:
+    """Each variant's peak memory per operation (`harness.measure.memory`), on the point's own
+    connections, after one unmetered operation there, never while timed."""
+    setup = job.scenario.setup_op
+    for variant in passing:
+        result = results[variant.name]
+        if result.status != "ok":
+            continue
+        job.on_step(f"{ctx.params.label} · memory of {variant.name}", 0.0)
+        operations = job.timing.memory_ops if (result.cold_ns or 0) / 1e9 < 0.2 else 1
+        prepare = None if setup is None else functools.partial(setup, ctx)
+        try:
+            with deadline(job.options.op_timeout_s * (1 + 2 * operations)):
+                if setup is not None:
+                    setup(ctx)
+                variant.call(ctx)
+                result.memory = peak_memory(
+                    functools.partial(variant.call, ctx), operations, prepare
+                )
+        except Exception as exc:
+            job.direct.raise_if_gone(exc)
+            result.fail(describe_error(exc))
 
 
 def _warm_up(
@@ -493,6 +525,10 @@ def to_measurements(
                 metrics["sent_bytes_per_op"] = Metric(r.statements.sent_bytes, "bytes")
             if r.statements.received_bytes is not None:
                 metrics["received_bytes_per_op"] = Metric(r.statements.received_bytes, "bytes")
+        if r.memory is not None and r.status == "ok":
+            metrics["peak_heap_bytes_per_op"] = Metric(r.memory.python_bytes, "bytes")
+            if r.memory.rss_bytes is not None:
+                metrics["peak_rss_bytes_per_op"] = Metric(r.memory.rss_bytes, "bytes")
         if r.status == "ok" and r.samples_ns:
             us = r.samples / 1e3
             s = summarise(us, rng, r.session_sizes)

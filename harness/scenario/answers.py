@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import describe_error
+from harness.scenario.digest import StreamDigest
 from harness.scenario.spec import Skip
 
 if TYPE_CHECKING:
@@ -126,7 +127,11 @@ def recheck_answers(differences: Iterable[str | None]) -> Rechecked:
 
 
 def first_difference(got: Any, expected: Any, path: str = "result") -> str | None:
-    """None when equal; otherwise a short description of the first place they differ."""
+    """None when equal; otherwise a short description of the first place they differ (a
+    streamed answer, `StreamDigest`, against the digest of the expected rows)."""
+    if isinstance(got, StreamDigest):
+        found = got.difference(expected)
+        return f"{path}: {found}" if found else None
     if type(got) is not type(expected) and not (
         isinstance(got, int | float) and isinstance(expected, int | float)
     ):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from harness.data.dataset import DatasetSpec
 from harness.errors import UserError
 from harness.measure.ceilings import NativeReference
+from harness.scenario.digest import StreamDigest
 from harness.scenario.grid import Grid, Params
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Scenario:
     verify: Callable[[Context, Any], Any] | None = None  # canonical answer from the database
     rate_axis: str | None = None  # report `<axis>_per_s` = axis value / median time
     settings_note: tuple[str, ...] = ()  # server settings the results depend on
+    peak_memory: bool = False  # latency: meter each variant's peak memory per operation too
     scratch_tables: tuple[str, ...] = ()  # tables its variants write: dropped when it ends
     # The throughput runner (runner="throughput"): variants return a harness.runners.pools.PoolPlan;
     # `clients_axis` names the axis with the number of concurrent clients, `connections` the
@@ -149,6 +151,8 @@ class Scenario:
         `verify`, read back from the database (after the operation, untimed)."""
         if self.verify is not None and ctx is not None:
             return self.verify(ctx, result)
+        if isinstance(result, StreamDigest):  # already canonical, row by row
+            return result
         return self.normalise(result) if self.normalise else result
 
     def grid(self, profile: str) -> Grid:

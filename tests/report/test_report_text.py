@@ -339,3 +339,34 @@ def test_still_rising_says_whether_the_largest_pool_was_past_the_clients():
     text = "\n".join(_knee_lines(run, record, knees, "pool_size", "clients"))
     assert "past the 32 clients: more connections than clients still helped" in text
     assert "below the 128 clients: a larger pool might do more" in text
+
+
+def test_peak_memory_gets_its_columns_and_a_verdict_with_the_time_beside_it(tmp_path):
+    from harness.report.document import render
+    from harness.results.records import RunRecord, ScenarioRecord
+
+    def m(variant: str, median_us: float, heap: float) -> Measurement:
+        return Measurement(
+            "reads", variant, {"rows": 10000}, "ok",
+            metrics={"median_us": Metric(median_us, "us", median_us * 0.9, median_us * 1.1, 20),
+                     "p99_us": Metric(median_us * 2, "us"),
+                     "peak_heap_bytes_per_op": Metric(heap, "bytes"),
+                     "peak_rss_bytes_per_op": Metric(heap / 4, "bytes")},
+            is_best=variant == "keep",
+        )  # fmt: skip
+
+    record = ScenarioRecord("reads", "?", "", [("rows", [10000])], "keep",
+                            {"keep": "", "stream": "", "lean": ""},
+                            comparisons=[("keep", "stream"), ("keep", "lean")])  # fmt: skip
+    ms = [m("keep", 77_000.0, 12_300_000.0), m("stream", 134_000.0, 2_660_000.0),
+          m("lean", 78_000.0, 10_000_000.0)]  # fmt: skip
+    run = RunRecord("r", "2026-11-26T00:00:00Z", "quick", {}, {}, scenarios=[record],
+                    measurements=ms, partial=False)  # fmt: skip
+    text = render(run, {}, tmp_path)
+    assert (
+        "- **Memory at rows=10000**: stream held 4.6x less Python heap at its peak than keep "
+        "(2.66 MB vs 12.3 MB per operation) but was 1.74x slower (median 134 ms vs 77 ms)."
+    ) in text
+    assert "Memory at rows=10000**: lean" not in text  # 1.23x apart: no memory verdict
+    assert "| peak heap/op | RSS rise/op |" in text and "| 2.66 MB | 665 kB |" in text
+    assert "*peak heap/op* is the most Python heap one operation held at once" in text

@@ -203,3 +203,35 @@ def test_a_native_turn_that_timed_nothing_is_taken_again_not_failed(server, data
     batch = _native_slice(native, job, result, remaining=1)
     assert result.status == "ok" and batch == [90_000]  # one sample: what the turn had room for
     assert native.asked == [1, 20]
+
+
+def test_streaming_holds_a_fraction_of_the_memory_of_keeping_every_row(server, dataset, probe):
+    """What streaming is for, measured: the peak heap of an operation, beside its time."""
+    names = ["core_select", "orm_entities", "orm_yield_per", "orm_stream", "core_stream"]
+    params = Params((("rows", 10_000),))
+    results = measure_point(
+        PointJob(
+            scenario,
+            [scenario.variants[n] for n in names],
+            params,
+            server,
+            dataset.spec,
+            TINY,
+            probe,
+            options=RunOptions(run_natives=False),
+        )
+    )
+    by = {r.variant: r for r in results}
+    assert all(r.status == "ok" and r.memory is not None for r in results), [
+        (r.variant, r.detail) for r in results
+    ]
+    heap = {n: by[n].memory.python_bytes for n in names}
+    assert heap["orm_stream"] * 2 < heap["orm_entities"], heap
+    assert heap["orm_stream"] * 2 < heap["orm_yield_per"], heap  # yield_per, all kept: no saving
+    assert heap["core_stream"] * 4 < heap["core_select"], heap
+    assert by["core_stream"].statements.round_trips > by["core_select"].statements.round_trips
+    from harness.runners.latency import to_measurements
+
+    ms = {m.variant: m for m in to_measurements("reads", params, results, np.random.default_rng(1))}
+    assert ms["orm_stream"].metrics["peak_heap_bytes_per_op"].value == heap["orm_stream"]
+    assert ms["orm_stream"].metrics["peak_heap_bytes_per_op"].unit == "bytes"
