@@ -198,9 +198,19 @@ def _knee_lines(
     ]
     if knees and len(cpu_bound) == len(knees):
         lines.append(
-            f"- At every knee the client process used {SATURATED_CPU_PCT:.0f}% or more of its "
-            "core: the load generator, not the pool or the server, was the limit, so the "
-            "requests/s below are a floor of what the pools can do."
+            f"- **No knee below is a pool-size answer**: at every knee the client process used "
+            f"{SATURATED_CPU_PCT:.0f}% or more of its core, so requests/s stopped rising where "
+            "this machine's load generator ran out of CPU, not where the pool was big enough "
+            "(a knee at pool_size = clients is this artefact, not advice); the requests/s are a "
+            "floor of what the pools can do. For a pool answer, measure at a distance "
+            "(`--rtt 1ms`: clients wait on the network more than they compute) or where the "
+            "client has cores to spare."
+        )
+    elif cpu_bound:
+        lines.append(
+            f"- {len(cpu_bound)} of {len(knees)} knees are **client-bound** (marked below): the "
+            f"client process used {SATURATED_CPU_PCT:.0f}% or more of its core there, so those "
+            "sizes show where the load generator ran out of CPU, not a pool answer."
         )
     for clients in dict(record.axes)[clients_axis]:
         mine = [k for k in knees if k.clients == clients]
@@ -215,8 +225,11 @@ def _knee_lines(
                     f"at {axis}={k.largest_size}"
                 )
             notes = ""
-            if k in cpu_bound and len(cpu_bound) < len(knees):
-                notes = f" — client CPU {k.client_cpu_pct:.0f}% of its core: the load generator was the limit"
+            if k in cpu_bound:
+                notes = (
+                    f" — **client-bound** (client CPU {k.client_cpu_pct:.0f}% of its core): "
+                    "not a pool answer"
+                )
             if k.peak_connections is not None and k.peak_connections > float(k.size):
                 notes += f"; it opened up to {k.peak_connections:.0f} connections there"
             versus = (

@@ -370,3 +370,55 @@ def test_peak_memory_gets_its_columns_and_a_verdict_with_the_time_beside_it(tmp_
     assert "Memory at rows=10000**: lean" not in text  # 1.23x apart: no memory verdict
     assert "| peak heap/op | RSS rise/op |" in text and "| 2.66 MB | 665 kB |" in text
     assert "*peak heap/op* is the most Python heap one operation held at once" in text
+
+
+def test_a_client_bound_knee_is_said_to_be_no_pool_answer():
+    from harness.report.throughput import _knee_lines, find_knees
+    from harness.results.records import RunRecord, ScenarioRecord
+
+    def point(variant: str, size: int, ops: float, client_cpu: float) -> Measurement:
+        metrics = {
+            "ops_per_s": Metric(ops, "requests/s", ops * 0.99, ops * 1.01),
+            "client_cpu_pct": Metric(client_cpu, "%"),
+        }
+        return Measurement(
+            "pool", variant, {"clients": 32, "pool_size": size}, "ok", metrics=metrics
+        )
+
+    record = ScenarioRecord(
+        "pool", "?", "", [("clients", [32]), ("pool_size", [16, 32, 64])], "a", {"a": "", "b": ""},
+        clients_axis="clients", knee_axis="pool_size",
+    )  # fmt: skip
+    run = RunRecord("r", "2026-12-02T00:00:00Z", "quick", {"cores": 2}, {"cores": 1})
+    every = [
+        point(v, size, ops, 97.0)
+        for v in "ab"
+        for size, ops in ((16, 500.0), (32, 1000.0), (64, 990.0))
+    ]
+    knees, _ = find_knees(record, every)
+    text = "\n".join(_knee_lines(run, record, knees, "pool_size", "clients"))
+    assert "**No knee below is a pool-size answer**" in text
+    assert text.count("**client-bound** (client CPU 97% of its core): not a pool answer") == 2
+    some = [point("a", size, ops, 97.0) for size, ops in ((16, 500.0), (32, 1000.0))]
+    some += [point("b", size, ops, 40.0) for size, ops in ((16, 500.0), (32, 1000.0))]
+    knees, _ = find_knees(record, some)
+    text = "\n".join(_knee_lines(run, record, knees, "pool_size", "clients"))
+    assert "No knee below is a pool-size answer" not in text
+    assert "1 of 2 knees are **client-bound**" in text
+    (b_line,) = [line for line in text.splitlines() if line.startswith("  - b:")]
+    assert "client-bound" not in b_line
+
+
+def test_the_pool_sizing_section_says_what_a_request_is(tmp_path):
+    from harness.report.document import render
+    from harness.results.records import RunRecord
+    from harness.run import Plan, scenario_record
+    from harness.scenario.registry import discover
+
+    pool = discover()["pool_sizing"]
+    assert "Each client runs a short request" in pool.doc
+
+    record = scenario_record(Plan(pool, tuple(pool.variants.values()), pool.quick), "quick")
+    run = RunRecord("r", "2026-12-02T00:00:00Z", "quick", {}, {}, scenarios=[record], partial=False)
+    text = render(run, {}, tmp_path)
+    assert "Each client runs a short request again and again: read a user and their 10" in text
