@@ -167,7 +167,7 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
         probe,
         _natives_runnable(plan, spec, rc),
         started,
-        outside=OutsideCpu(target.pid),
+        outside=OutsideCpu(target.server_process),
     )
     try:
         for rtt_ms in plan.rtts_ms:

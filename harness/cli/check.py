@@ -48,7 +48,11 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     if args.no_db:
         console.print(overhead_table(measure_overhead(None, args.seconds)))
     else:
-        with provision(args.postgres, allow_existing_tables=args.allow_existing_tables) as target:
+        with provision(
+            args.postgres,
+            allow_existing_tables=args.allow_existing_tables,
+            pin_cores=args.pin_cores,
+        ) as target:
             console.print(f"PostgreSQL {target.version} ({target.provider})")
             console.print(overhead_table(measure_overhead(target, args.seconds)))
             late = wakeup_lateness(seconds=args.seconds, cpus=target.server_cpus)

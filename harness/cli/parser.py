@@ -86,7 +86,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_postgres(p: argparse.ArgumentParser) -> None:
+def _add_postgres(p: argparse.ArgumentParser, pin: bool = False) -> None:
     p.add_argument(
         "--postgres",
         default="auto",
@@ -100,6 +100,14 @@ def _add_postgres(p: argparse.ArgumentParser) -> None:
         help="with a URL: accept a database that already holds other tables (the suite still "
         "works only inside its own schema)",
     )
+    if pin:
+        p.add_argument(
+            "--pin-cores",
+            action="store_true",
+            help="with a URL whose server runs on this machine: split the CPUs between the "
+            "suite and the server's processes for the run, as for the embedded server (given "
+            "back when it ends; needs the server's OS user or root)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("run", help="run scenarios and write results/<run-id>/")
     _add_common(p)
-    _add_postgres(p)
+    _add_postgres(p, pin=True)
     p.add_argument(
         "--scenario",
         action="append",
@@ -242,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure the harness itself: timer resolution, runner overhead, the delay "
         "proxy's timers and forwarding, core placement",
     )
-    _add_postgres(p)
+    _add_postgres(p, pin=True)
     p.add_argument("--no-db", action="store_true", help="only the in-process calls; no server")
     p.add_argument("--seconds", type=_positive_float, default=0.5, help="time per comparison")
     _add_rtt(p, "SELECT 1 is measured at each, configured vs achieved")

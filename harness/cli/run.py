@@ -57,7 +57,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     check_writable(args.out)
     env = machine.describe()
     started = time.monotonic()
-    server = RestartableServer(args.postgres, allow_existing_tables=args.allow_existing_tables)
+    server = RestartableServer(
+        args.postgres, allow_existing_tables=args.allow_existing_tables, pin_cores=args.pin_cores
+    )
     with RunSlot(args.allow_concurrent) as slot, server as target:
         check_connection_budget(plans, target)
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,7 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
         f"- **Python** {env.get('python')}; SQLAlchemy {env.get('packages', {}).get('sqlalchemy')}, "
         f"asyncpg {env.get('packages', {}).get('asyncpg')}, psycopg {env.get('packages', {}).get('psycopg')}",
         f"- **PostgreSQL** {server.get('version')} ({server.get('provider')}, {server.get('url')}); {shown}",
+        *_cpus_line(server),
         f"- **Code**: git {env.get('git_sha')}{dirty}",
         _gc_line(run),
         *_network_line(run),
@@ -88,6 +90,33 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
     for name in dict.fromkeys(record.runner for record in run.scenarios):
         lines += section_for(name).legend  # what the columns of its tables mean
     return lines
+
+
+def _cpus_line(server: dict[str, Any]) -> list[str]:
+    """Where a server given as a URL ran against the suite's CPUs (the suite's own servers
+    state their pinning in `cpu_affinity`; runs from before this was recorded say nothing)."""
+    if server.get("provider") != "url" or "same_host" not in server:
+        return []
+    if "cpu_affinity" in server.get("settings", {}):
+        return []
+    if not server["same_host"]:
+        return [
+            "- **CPUs**: the server runs on another host: its CPU is not metered here, and "
+            "every round trip crosses the real network between the two"
+        ]
+    unseen = (
+        ""
+        if server.get("processes_seen")
+        else " Its processes are not visible here (another pid namespace, such as a "
+        "container), so they cannot be pinned."
+    )
+    return [
+        "- **CPUs**: **the server runs on this machine and shares its CPUs with the suite, "
+        "unpinned**: the scheduler puts a server backend on the client's core at some times "
+        "and not at others, so round trips and the native ceiling can differ from one run to "
+        "the next by more than their intervals show; `--pin-cores` splits the CPUs as for the "
+        "embedded server." + unseen
+    ]
 
 
 def _gc_line(run: RunRecord) -> str:

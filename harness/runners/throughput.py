@@ -432,7 +432,9 @@ def _load_once(
             async def go() -> ThroughputRun:
                 pool: AsyncPool = await plan.open()  # type: ignore[misc]
                 try:
-                    return await drive_tasks(pool, plan.request, clients, timing, think, direct.pid)
+                    return await drive_tasks(
+                        pool, plan.request, clients, timing, think, direct.server_process
+                    )
                 finally:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(pool.close(), timing.op_timeout_s)
@@ -441,7 +443,9 @@ def _load_once(
         else:
             pool: SyncPool = plan.open()  # type: ignore[assignment]
             try:
-                run = drive_threads(pool, plan.request, clients, timing, think, direct.pid)
+                run = drive_threads(
+                    pool, plan.request, clients, timing, think, direct.server_process
+                )
             finally:
                 closer = threading.Thread(target=pool.close, daemon=True)  # bounded, if hung
                 closer.start()

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 
 from harness.server import docker, embedded, url
+from harness.server.local import same_host
 from harness.server.provider import Provider, SpecError
 from harness.server.target import ServerTarget
 
@@ -61,19 +62,28 @@ def provider_named(name: str) -> Provider:
 
 
 @contextlib.contextmanager
-def provision(spec: str, *, allow_existing_tables: bool = False) -> Iterator[ServerTarget]:
-    """Starts (or connects to) the server named by `spec` and always releases it."""
+def provision(
+    spec: str, *, allow_existing_tables: bool = False, pin_cores: bool = False
+) -> Iterator[ServerTarget]:
+    """Starts (or connects to) the server named by `spec` and always releases it; a URL's
+    server on this machine is told apart (and with `pin_cores` given CPUs of its own)."""
     provider, choice = resolve(spec)
-    with provider.open(choice, allow_existing_tables) as target:
-        yield target
+    with (
+        provider.open(choice, allow_existing_tables) as target,
+        same_host(target, pin_cores) as local,
+    ):
+        yield local
 
 
 class RestartableServer:
     """`provision(spec)` that can start a fresh server when the one it started died (the suite's
     own embedded or Docker servers only: a user's URL is never "restarted")."""
 
-    def __init__(self, spec: str, *, allow_existing_tables: bool = False) -> None:
+    def __init__(
+        self, spec: str, *, allow_existing_tables: bool = False, pin_cores: bool = False
+    ) -> None:
         self.spec, self.allow_existing_tables = spec, allow_existing_tables
+        self.pin_cores = pin_cores
         self._stack = contextlib.ExitStack()
         self.target: ServerTarget | None = None
 
@@ -88,7 +98,11 @@ class RestartableServer:
         self._stack = contextlib.ExitStack()
         try:
             return self._stack.enter_context(
-                provision(self.spec, allow_existing_tables=self.allow_existing_tables)
+                provision(
+                    self.spec,
+                    allow_existing_tables=self.allow_existing_tables,
+                    pin_cores=self.pin_cores,
+                )
             )
         except BaseException:
             self._stack.close()

@@ -60,8 +60,16 @@ class ServerTarget:
     version: str = ""
     settings: dict[str, str] = field(default_factory=dict)
     pid: int | None = None  # the postmaster, when the suite owns it
+    same_host: bool = False  # a server given as a URL that runs on this machine
+    seen_pid: int | None = None  # such a server's postmaster, when visible: metered, never killed
     server_cpus: frozenset[int] = frozenset()  # where the server is pinned, when it is
     statement_timeout_ms: int = 0  # set on every connection made through this target; 0: none
+
+    @property
+    def server_process(self) -> int | None:
+        """The postmaster whose processes are the server's CPU (the suite's own, or a same-host
+        server's it can see)."""
+        return self.pid if self.pid is not None else self.seen_pid
 
     @property
     def has_pg_stat_statements(self) -> bool:
@@ -169,6 +177,8 @@ class ServerTarget:
             "settings": self.settings,
             # the cores the server may use: its pinned set, else (same host) all of them
             "cores": len(self.server_cpus) if self.server_cpus else None,
+            "same_host": self.same_host or self.provider != "url",
+            "processes_seen": self.server_process is not None,
         }
 
     def raise_if_gone(self, exc: BaseException) -> None:

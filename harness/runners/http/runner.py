@@ -253,7 +253,7 @@ def _load(
             work,
             watch={
                 "app": server.process.pid if server.process else None,
-                "postgres": direct.pid,
+                "postgres": direct.server_process,
             },
             cpus=all_cpus(),  # not the harness's own pinned core
         )
