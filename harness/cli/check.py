@@ -21,10 +21,12 @@ from harness.server import provision
 from harness.server.target import ServerTarget
 
 if TYPE_CHECKING:
+    from harness.measure.gc_effect import GcEffect
     from harness.measure.selfcheck import OverheadRow, Placement
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from harness.measure.gc_effect import gc_effect
     from harness.measure.selfcheck import (
         core_placement,
         measure_overhead,
@@ -61,6 +63,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                 f"with 1 ns timer slack, on CPU {late.cpus}, woke {late.median_us:.0f} µs late "
                 f"(median; p99 {late.p99_us:.0f} µs; {late.n:,} sleeps)"
             )
+            console.print(gc_table(gc_effect(target, seconds=max(1.0, 4 * args.seconds))))
             if placement := core_placement(target, max(1.0, 4 * args.seconds)):
                 console.print(placement_table(placement, target))
             if args.rtt != (0.0,):
@@ -84,6 +87,33 @@ def overhead_table(rows: list[OverheadRow]) -> Table:
             f"{row.runner_median_ns:,.0f} ns",
             f"{row.ratio:.3f}",
         )
+    return table
+
+
+def gc_table(effect: GcEffect) -> Table:
+    """The collector's mode against one ORM read: what `--gc` changes, in this process."""
+    table = Table(
+        title=f"garbage collector: one ORM read of {effect.rows:,} User objects (psycopg, "
+        "alternating batches)"
+    )
+    for column in ("--gc", "median / read", "reads"):
+        table.add_column(column, justify="right" if column != "--gc" else "left")
+    table.add_row(
+        "freeze (the default)", duration(effect.median_us["freeze"]), f"{effect.n['freeze']:,}"
+    )
+    table.add_row("default", duration(effect.median_us["default"]), f"{effect.n['default']:,}")
+    ratio = effect.default_over_frozen
+    verdict = (
+        f"frozen, the read was {ratio:.2f}x faster than with Python's default collector"
+        if ratio >= 1.05
+        else f"with Python's default collector the read was {1 / ratio:.2f}x faster than frozen"
+        if ratio <= 1 / 1.05
+        else "the two modes are within 5% of each other: a tie"
+    )
+    table.caption = (
+        f"{verdict}. Measured in this check's own process; a run's process holds more "
+        "objects, which the default collector's full collections also walk."
+    )
     return table
 
 

@@ -49,6 +49,7 @@ def test_check_writes_what_it_printed(tmp_path, capsys, server, fresh_database):
     assert main(args) == 0
     printed = capsys.readouterr().out
     text = out.read_text()
+    flowing = " ".join(text.split())  # a caption wraps at the console's width
     for expected in (
         "patternbench check, ",
         "smallest visible step",
@@ -57,8 +58,10 @@ def test_check_writes_what_it_printed(tmp_path, capsys, server, fresh_database):
         "proxy forwarding",
         "rtt configured",
         "bandwidth: COPY of 20 MB each way",
+        "garbage collector: one ORM read of 10,000 User",
+        "Measured in this check's own process",
     ):
-        assert expected in text
+        assert expected in text or expected in flowing
     assert f"written to {out}" in printed
     assert not list(tmp_path.glob(".*"))  # written atomically, no temp file left
 
@@ -79,3 +82,27 @@ def test_check_out_in_a_folder_it_cannot_write_exits_2(tmp_path, capsys):
     blocked.write_text("")
     assert main(["check", "--no-db", "--out", str(Path(blocked, "check.txt"))]) == 2
     assert "patternbench: error:" in capsys.readouterr().err
+
+
+def test_the_gc_effect_times_the_same_orm_read_under_each_mode(server):
+    import asyncio
+
+    from harness.data.dataset import DatasetSpec
+    from harness.data.domain import User
+    from harness.measure.gc_effect import _orm_read, gc_effect
+    from harness.scenario.context import Context
+    from harness.scenario.grid import Params
+
+    loop = asyncio.new_event_loop()
+    ctx = Context(server, Params(()), DatasetSpec(), loop)
+    ctx.state["rows"] = 500
+    try:
+        users = _orm_read(ctx)
+    finally:
+        ctx.close()
+        loop.close()
+    assert [u.id for u in users] == list(range(1, 501)) and all(isinstance(u, User) for u in users)
+    assert users[0].email == "user1@example.com"
+    effect = gc_effect(server, rows=2_000, seconds=0.2)
+    assert set(effect.median_us) == {"freeze", "default"}
+    assert all(effect.n[mode] >= 5 and effect.median_us[mode] > 0 for mode in effect.n), effect
