@@ -44,6 +44,11 @@ class Plan:
     grid: Grid
     rtts_ms: tuple[float, ...] = (0.0,)
     options: RunOptions = field(default_factory=RunOptions)
+    dataset: DatasetSpec | None = None  # the data its grid needs (None: the profile's)
+
+    def dataset_for(self, profile: str) -> DatasetSpec:
+        """The dataset this plan runs on: its own (grown for its grid), else the profile's."""
+        return self.dataset if self.dataset is not None else self.scenario.dataset_for(profile)
 
     @property
     def runner(self) -> Runner:
@@ -109,7 +114,7 @@ def scenario_record(plan: Plan, profile: str) -> ScenarioRecord:
         ],
         baseline=s.baseline if s.baseline in {v.name for v in plan.variants} else None,
         rate_axis=s.rate_axis,
-        dataset={"spec_fingerprint": s.dataset_for(profile).fingerprint},
+        dataset={"spec_fingerprint": plan.dataset_for(profile).fingerprint},
         rtts_ms=list(plan.rtts_ms),
         runner=s.runner,
         clients_axis=s.clients_axis if runner_named(s.runner).uses_clients_axis else None,
@@ -142,7 +147,13 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
     run = rc.run
     run.scenarios.append(scenario_record(plan, rc.profile))
     index = len(run.scenarios) - 1
-    spec = plan.scenario.dataset_for(rc.profile)
+    spec = plan.dataset_for(rc.profile)
+    if spec != plan.scenario.dataset_for(rc.profile):
+        grown = [c for c in spec.cohorts if c not in plan.scenario.dataset_for(rc.profile).cohorts]
+        rc.on_note(
+            f"{plan.scenario.name}: the dataset grows for this grid: "
+            + ", ".join(f"{users} users with {posts} posts each" for posts, users in grown)
+        )
     info = ensure_dataset(target, spec, rc.on_note)
     rc.on_note(info.summary())
     run.scenarios[index] = _replace(

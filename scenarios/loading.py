@@ -68,6 +68,13 @@ scenario = Scenario(
 )
 
 
+@scenario.hook("grow_dataset")
+def _with_cohort(params: Params, dataset: DatasetSpec) -> DatasetSpec:
+    """A posts_per_user the dataset has no cohort for (or more users than its cohort has) gets
+    one: "selectinload or joinedload for a user with ~20 posts?" is a question of its own."""
+    return dataset.with_cohort(int(params.posts_per_user), int(params.users))
+
+
 @scenario.hook("check_point")
 def _servable(params: Params, dataset: DatasetSpec) -> str | None:
     """Users are taken from the cohort with the grid point's posts per user."""

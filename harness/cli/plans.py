@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import server
+from harness.data.dataset import DatasetSpec
 from harness.errors import UserError
 from harness.run import Plan
 from harness.runners.base import RunOptions
@@ -45,6 +46,14 @@ def grid_with(scenario: Scenario, profile: str, overrides: Mapping[str, str]) ->
     """The profile's grid with the axes this scenario has replaced by the given values, parsed
     to each axis's type; a text axis (endpoint, width, nesting...) takes only the values the
     scenario knows. A point the scenario's dataset cannot serve (`check_point`) is refused."""
+    return grid_and_dataset(scenario, profile, overrides)[0]
+
+
+def grid_and_dataset(
+    scenario: Scenario, profile: str, overrides: Mapping[str, str]
+) -> tuple[Grid, DatasetSpec]:
+    """`grid_with`, and the dataset that serves every point of that grid: the profile's, grown
+    by the scenario (`grow_dataset`) for points it cannot serve as it is."""
     grid = scenario.grid(profile)
     mine = {k: v for k, v in overrides.items() if k in grid.names}
     for name, raw in mine.items():
@@ -55,12 +64,15 @@ def grid_with(scenario: Scenario, profile: str, overrides: Mapping[str, str]) ->
             if text not in known:
                 raise UserError(f"unknown {name} {text!r}; valid: {', '.join(map(str, known))}")
     grid = grid.override(mine) if mine else grid
+    spec = scenario.dataset_for(profile)
+    if scenario.grow_dataset is not None:
+        for params in grid.points():
+            spec = scenario.grow_dataset(params, spec)
     if scenario.check_point is not None:
-        spec = scenario.dataset_for(profile)
         for params in grid.points():
             if (why := scenario.check_point(params, spec)) is not None:
                 raise UserError(f"{scenario.name} at {params.label}: {why}")
-    return grid
+    return grid, spec
 
 
 def build_plans(choice: Choice) -> list[Plan]:
@@ -77,10 +89,10 @@ def build_plans(choice: Choice) -> list[Plan]:
                 raise UserError(f"unknown variant {name!r}; valid: {', '.join(sorted(known))}")
     plans = []
     for scenario in chosen:
-        grid = grid_with(scenario, choice.profile, overrides)
+        grid, dataset = grid_and_dataset(scenario, choice.profile, overrides)
         wanted = [v for v in choice.variants if v in scenario.variants] or None
         if choice.variants and not wanted:
             continue
         variants = tuple(scenario.select_variants(wanted))
-        plans.append(Plan(scenario, variants, grid, choice.rtts_ms, choice.options))
+        plans.append(Plan(scenario, variants, grid, choice.rtts_ms, choice.options, dataset))
     return plans

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -106,6 +106,15 @@ class DatasetSpec:
             first += users
         valid = ", ".join(str(posts) for posts, _ in self.cohorts)
         raise UserError(f"no dataset cohort has {posts_per_user} posts per user; valid: {valid}")
+
+    def with_cohort(self, posts_per_user: int, users: int) -> DatasetSpec:
+        """This spec with a cohort of at least `users` users of `posts_per_user` posts each: an
+        existing cohort enlarged in place, or a new one after the others (their ids unchanged)."""
+        cohorts = dict(self.cohorts)
+        if cohorts.get(posts_per_user, -1) >= users:
+            return self
+        cohorts[posts_per_user] = users
+        return replace(self, cohorts=tuple(cohorts.items()))
 
     def posts_per_user_array(self) -> np.ndarray:
         parts = [np.full(users, posts, dtype=np.int64) for posts, users in self.cohorts]

@@ -254,9 +254,13 @@ def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
         )
         if record.dataset:
             d = record.dataset
+            cohorts = (d.get("spec") or {}).get("cohorts") or []
+            groups = ", ".join(f"{users:,} with {posts:,}" for posts, users in cohorts)
             lines.append(
                 f"Data: {d.get('users', '?'):,} users, {d.get('posts', '?'):,} posts, "
-                f"{d.get('comments', '?'):,} comments (dataset {d.get('fingerprint', '')})."
+                f"{d.get('comments', '?'):,} comments (dataset {d.get('fingerprint', '')}"
+                + (f"; users with exactly N posts each: {groups}" if groups else "")
+                + ")."
                 if isinstance(d.get("users"), int)
                 else ""
             )

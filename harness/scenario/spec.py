@@ -34,6 +34,7 @@ HOOKS = (
     "parity_requests",
     "connections",
     "check_point",
+    "grow_dataset",
 )
 
 
@@ -77,6 +78,9 @@ class Scenario:
     native: Callable[[Params, DatasetSpec], Sequence[NativeReference]] | None = None  # the ceiling
     # why the dataset cannot serve a grid point (None when it can), asked before anything starts
     check_point: Callable[[Params, DatasetSpec], str | None] | None = None
+    # the dataset grown to serve a grid point it cannot (the same spec when it can), asked for
+    # every point of the run's grid before `check_point`: e.g. a cohort for `posts_per_user=20`
+    grow_dataset: Callable[[Params, DatasetSpec], DatasetSpec] | None = None
     setup_point: Callable[[Context], None] | None = None  # once per grid point, untimed
     setup_op: Callable[[Context], None] | None = None  # before every operation, untimed
     verify: Callable[[Context, Any], Any] | None = None  # canonical answer from the database
@@ -134,7 +138,7 @@ class Scenario:
         """Decorator setting one of the scenario's hooks instead of passing it to the
         constructor, e.g. ``@scenario.hook("setup_point")`` above a function taking a Context.
         Hooks: setup_point, setup_op, verify, normalise, native, parity_requests, connections,
-        check_point."""
+        check_point, grow_dataset."""
         if name not in HOOKS:
             raise ValueError(f"scenario {self.name!r}: no hook {name!r}; valid: {', '.join(HOOKS)}")
 

@@ -108,3 +108,32 @@ def test_statement_counts_with_comments_including_selectin_batches(server, datas
         "raw_json_agg": 1,
         "raw_json_agg_asyncpg": 1,
     }
+
+
+def test_a_posts_per_user_the_dataset_lacks_grows_a_cohort_for_it(server, fresh_database, tmp_path):
+    """`--grid posts_per_user=20` is a question ("a user with ~20 posts?"), not an error."""
+    import json
+
+    import psycopg
+
+    from harness.cli import main
+
+    kwargs = fresh_database("pb_grow")
+    url = f"postgresql://{server.user}@{server.host}:{server.port}/pb_grow"
+    code = main([
+        "run", "--postgres", url, "--scenario", "loading", "--grid", "posts_per_user=20",
+        "--grid", "users=1,30", "--grid", "nesting=posts", "--variant", "joinedload",
+        "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert code == 0
+    (folder,) = list(tmp_path.iterdir())
+    run = json.loads((folder / "run.json").read_text())
+    (record,) = run["scenarios"]
+    assert [20, 30] in record["dataset"]["spec"]["cohorts"]
+    assert {m["status"] for m in run["measurements"]} == {"ok"}
+    with psycopg.connect(**kwargs) as conn:
+        counts = conn.execute(
+            "SELECT count(p.id) FROM patternbench.users u LEFT JOIN patternbench.posts p "
+            "ON p.user_id = u.id WHERE u.id BETWEEN 601 AND 630 GROUP BY u.id"
+        ).fetchall()  # the cohort after the 3 x 200 users of the standard ones
+    assert [c for (c,) in counts] == [20] * 30
