@@ -16,22 +16,36 @@ import psutil
 import pytest
 
 from harness.cli import main
-from harness.processes import PROJECT_ROOT
+from harness.processes import PROJECT_ROOT, all_cpus
 from harness.server import provision
 from harness.server.embedded import CorePlan, EmbeddedPostgres
 from harness.server.local import on_this_host
 from harness.server.target import ServerTarget
 
-pytestmark = pytest.mark.skipif(
-    CorePlan.split() is None, reason="pinning needs two CPUs this process may use"
-)
+pytestmark = pytest.mark.skipif(len(all_cpus()) < 2, reason="pinning needs two CPUs")
+
+
+@pytest.fixture(autouse=True)
+def every_cpu() -> Iterator[None]:
+    """The test process as a harness starts: on every CPU (the session's embedded server has
+    pinned it to the client's half)."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, all_cpus())
+    yield
+    os.sched_setaffinity(0, before)
 
 
 @pytest.fixture(scope="module")
 def neighbour() -> Iterator[tuple[ServerTarget, str]]:
     """A real server on this host that the suite is only given as a URL, on every CPU."""
-    with EmbeddedPostgres(pin_cores=False) as target:
-        yield target, f"postgresql://{target.user}@127.0.0.1:{target.port}/{target.database}"
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, all_cpus())  # its processes inherit this
+    try:
+        with EmbeddedPostgres(pin_cores=False) as target:
+            url = f"postgresql://{target.user}@127.0.0.1:{target.port}/{target.database}"
+            yield target, url
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _affinities(postmaster: int) -> dict[int, frozenset[int]]:
