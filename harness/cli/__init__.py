@@ -14,6 +14,7 @@ from rich.console import Console
 from harness.cli.check import cmd_check
 from harness.cli.parser import EXIT_USAGE, build_parser
 from harness.cli.run import cmd_run
+from harness.cli.show import cmd_show
 from harness.cli.signals import Terminated, signals_as_exceptions
 from harness.cli.verbs import cmd_clean, cmd_compare, cmd_list, cmd_report, cmd_seed
 from harness.errors import UserError
@@ -26,6 +27,7 @@ VERBS: dict[str, Verb] = {
     "list": cmd_list,
     "run": cmd_run,
     "report": cmd_report,
+    "show": cmd_show,
     "check": cmd_check,
     "compare": cmd_compare,
     "seed": cmd_seed,

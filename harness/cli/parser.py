@@ -231,6 +231,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = verbs.add_parser(
+        "show",
+        help="one grid point's numbers from a stored run, with the fastest against the others "
+        "(no database)",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN", help="a folder under results/, or 'latest'")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="where 'latest' is looked up",
+    )
+    p.add_argument("--scenario", metavar="NAME", help="only this scenario")
+    p.add_argument(
+        "--point",
+        action="append",
+        default=[],
+        metavar="AXIS=V",
+        help="only points with this axis value (repeatable; V1,V2 for several); a value not "
+        "measured shows the nearest measured ones, said as such",
+    )
+    p.add_argument(
+        "--variant", action="append", default=[], metavar="NAME", help="only these (repeatable)"
+    )
+    p.add_argument(
+        "--rtt",
+        type=_rtt_list,
+        default=(),
+        metavar="LIST",
+        help="only these simulated round-trip times, e.g. 0 or 1ms",
+    )
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    p = verbs.add_parser(
         "compare",
         help="B against A: per variant and grid point, how many times slower B is, with a "
         "95%% CI; exit 1 on a significant regression beyond the threshold",

@@ -1,11 +1,10 @@
-"""The verbs that need no run loop: list, report, compare, seed, clean."""
+"""The verbs that need no run loop: list, report, compare, seed, clean (show: its own module)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from rich.console import Console
 
@@ -13,7 +12,7 @@ from harness.data.dataset import DatasetSpec, ensure_dataset
 from harness.errors import UserError
 from harness.measure import machine
 from harness.report.document import write_report
-from harness.results.store import write_atomic
+from harness.results.store import find_run, write_atomic
 from harness.runners.base import PROFILE_NAMES
 from harness.scenario import registry
 from harness.server import provision
@@ -34,13 +33,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
-    folder: Path = args.run_dir
-    if str(folder) == "latest":
-        runs = sorted(p for p in args.out.glob("*") if (p / "run.json").is_file())
-        if not runs:
-            raise UserError(f"no runs under {args.out}/; run `make bench` first")
-        folder = runs[-1]
-    path = write_report(folder)
+    path = write_report(find_run(args.run_dir, args.out))
     console.print(f"Report rebuilt: {path}")
     return 0
 

@@ -221,6 +221,16 @@ class RunFolder:
             write_atomic(self.path / "samples.npz", buffer.getvalue())
 
 
+def find_run(run_dir: Path, root: Path) -> Path:
+    """`run_dir` itself, or for `latest` the newest run folder under `root`."""
+    if str(run_dir) != "latest":
+        return run_dir
+    runs = sorted(p for p in root.glob("*") if (p / "run.json").is_file())
+    if not runs:
+        raise UserError(f"no runs under {root}/; run `make bench` first")
+    return runs[-1]
+
+
 def load_run(folder: Path) -> tuple[RunRecord, dict[str, np.ndarray]]:
     """A stored run and its raw samples (empty if samples.npz is absent)."""
     run_file = folder / "run.json"
