@@ -75,7 +75,11 @@ def find_knees(
             )
             line = [m for m in measured if not _unhealthy(m)]
             if len(measured) >= 2 and len(line) < 2:
-                why = "; ".join(f"{axis}={m.params[axis]}: {_unhealthy(m)}" for m in measured)
+                why = "; ".join(
+                    f"{axis}={m.params[axis]}: {_unhealthy(m)}" for m in measured if _unhealthy(m)
+                )
+                if line:
+                    why += f"; only {axis}={line[0].params[axis]} served every client"
                 missing.append((variant, clients, why))
             if len(line) < 2:
                 continue
@@ -237,10 +241,12 @@ def _knee_lines(
             )
             rising = ""
             if k.size == k.largest_size:
-                past = float(k.largest_size) > float(clients)
+                largest, count = float(k.largest_size), float(clients)
                 rising = f"; still rising at the largest {axis} measured, " + (
                     f"past the {clients} clients: more connections than clients still helped"
-                    if past
+                    if largest > count
+                    else f"equal to the {clients} clients: every client had a connection"
+                    if largest == count
                     else f"below the {clients} clients: a larger pool might do more"
                 )
                 p99 = ""

@@ -267,15 +267,22 @@ def test_a_pool_size_where_clients_starved_or_failed_is_never_the_knee():
         point("failing", 1, 800.0, checkout_timeouts=12),
         point("failing", 2, 900.0, errors=3),
         point("failing", 4, 990.0, starved_clients=1),
+        point("one_healthy", 1, 800.0, starved_clients=2),
+        point("one_healthy", 2, 900.0),
     ]
     record = ScenarioRecord(
         "pool", "?", "", [("clients", [32]), ("pool_size", [1, 2, 4, 8])], "unfair",
-        {"unfair": "", "failing": ""}, clients_axis="clients", knee_axis="pool_size",
+        {"unfair": "", "failing": "", "one_healthy": ""}, clients_axis="clients",
+        knee_axis="pool_size",
     )  # fmt: skip
     knees, missing = find_knees(record, ms)
     (knee,) = knees
     assert (knee.variant, knee.size, knee.best_ops) == ("unfair", 4, 960.0)
-    ((variant, clients, why),) = missing
+    (variant, clients, why), (other, _, other_why) = missing
+    assert (other, other_why) == (
+        "one_healthy",
+        "pool_size=1: 2 clients completed nothing; only pool_size=2 served every client",
+    )
     assert (variant, clients) == ("failing", 32)
     assert why == (
         "pool_size=1: 12 checkout timeouts; pool_size=2: 3 errors; "
@@ -330,8 +337,10 @@ def test_still_rising_says_whether_the_largest_pool_was_past_the_clients():
 
     ms = [point(32, 16, 500.0), point(32, 32, 800.0), point(32, 64, 1000.0)]
     ms += [point(128, 16, 500.0), point(128, 64, 1000.0)]
+    ms += [point(4, 2, 500.0), point(4, 4, 1000.0)]
     record = ScenarioRecord(
-        "pool", "?", "", [("clients", [32, 128]), ("pool_size", [16, 32, 64])], "p", {"p": ""},
+        "pool", "?", "", [("clients", [4, 32, 128]), ("pool_size", [2, 4, 16, 32, 64])], "p",
+        {"p": ""},
         clients_axis="clients", knee_axis="pool_size",
     )  # fmt: skip
     run = RunRecord("r", "2026-12-02T00:00:00Z", "quick", {"cores": 2}, {"cores": 1})
@@ -339,6 +348,7 @@ def test_still_rising_says_whether_the_largest_pool_was_past_the_clients():
     text = "\n".join(_knee_lines(run, record, knees, "pool_size", "clients"))
     assert "past the 32 clients: more connections than clients still helped" in text
     assert "below the 128 clients: a larger pool might do more" in text
+    assert "equal to the 4 clients: every client had a connection" in text
 
 
 def test_peak_memory_gets_its_columns_and_a_verdict_with_the_time_beside_it(tmp_path):
