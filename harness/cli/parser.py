@@ -86,6 +86,18 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_run_dir(p: argparse.ArgumentParser) -> None:
+    """A stored run, by folder or as `latest` under `--out`."""
+    p.add_argument("run_dir", type=Path, metavar="RUN", help="a folder under results/, or 'latest'")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="where 'latest' is looked up",
+    )
+
+
 def _add_postgres(p: argparse.ArgumentParser, pin: bool = False) -> None:
     p.add_argument(
         "--postgres",
@@ -221,28 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="rebuild report.md, charts/ and measurements.csv of a stored run (no database)",
     )
-    p.add_argument("run_dir", type=Path, metavar="RUN", help="a folder under results/, or 'latest'")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results"),
-        metavar="DIR",
-        help="where 'latest' is looked up",
-    )
+    _add_run_dir(p)
 
     p = verbs.add_parser(
         "show",
         help="one grid point's numbers from a stored run, with the fastest against the others "
         "(no database)",
     )
-    p.add_argument("run_dir", type=Path, metavar="RUN", help="a folder under results/, or 'latest'")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results"),
-        metavar="DIR",
-        help="where 'latest' is looked up",
-    )
+    _add_run_dir(p)
     p.add_argument("--scenario", metavar="NAME", help="only this scenario")
     p.add_argument(
         "--point",
