@@ -147,9 +147,9 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
     run = rc.run
     run.scenarios.append(scenario_record(plan, rc.profile))
     index = len(run.scenarios) - 1
-    spec = plan.dataset_for(rc.profile)
-    if spec != plan.scenario.dataset_for(rc.profile):
-        grown = [c for c in spec.cohorts if c not in plan.scenario.dataset_for(rc.profile).cohorts]
+    spec, profile_spec = plan.dataset_for(rc.profile), plan.scenario.dataset_for(rc.profile)
+    if spec != profile_spec:
+        grown = [c for c in spec.cohorts if c not in profile_spec.cohorts]
         rc.on_note(
             f"{plan.scenario.name}: the dataset grows for this grid: "
             + ", ".join(f"{users} users with {posts} posts each" for posts, users in grown)

@@ -17,6 +17,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from harness.measure.statements import unranked
 from harness.report.units import duration, rtt_text, size
 from harness.results.lookup import Found, look_up, parse_point
 from harness.results.rates import compare_rates
@@ -121,14 +122,20 @@ def _speed_order(m: Measurement) -> tuple[int, float]:
 
 def verdicts(here: list[Measurement], samples: dict[str, np.ndarray], runner: str) -> list[str]:
     """The fastest variant against each other timed one, read forward ("A is 1.31x faster than
-    B", or no significant difference), from the stored samples when they were kept."""
-    timed = [m for m in here if m.status == "ok" and m.kind == "variant"]
-    if runner == "latency":
-        timed = [m for m in timed if "median_us" in m.metrics]
-        best = min(timed, key=lambda m: m.metrics["median_us"].value, default=None)
-    else:
-        timed = [m for m in timed if "ops_per_s" in m.metrics]
-        best = max(timed, key=lambda m: m.metrics["ops_per_s"].value, default=None)
+    B", or no significant difference), from the stored samples when they were kept. The
+    fastest is the one the run ranked first; when that one is not shown, the fastest shown,
+    by the run's rule (never a variant that answered without the database)."""
+    metric = "median_us" if runner == "latency" else "ops_per_s"
+    timed = [
+        m
+        for m in here
+        if m.status == "ok" and m.kind == "variant" and metric in m.metrics
+        and not unranked(m.detail)
+    ]  # fmt: skip
+    best = next((m for m in timed if m.is_best), None)
+    if best is None and timed:
+        sign = 1.0 if runner == "latency" else -1.0  # less time, or more requests/s
+        best = min(timed, key=lambda m: sign * m.metrics[metric].value)
     if best is None:
         return []
     lines = []
@@ -146,9 +153,10 @@ def verdicts(here: list[Measurement], samples: dict[str, np.ndarray], runner: st
         b = stored_samples(samples, best.scenario, best.variant, label)
         if a is not None and b is not None:
             ratio = a.ratio_to(b, rng, paired=True)
-        elif (metric := other.metrics.get("ratio_to_best")) is not None:
+        elif best.is_best and (stored := other.metrics.get("ratio_to_best")) is not None:
+            # the stored ratio is to the run's fastest: only then is it a ratio to `best`
             ratio = Ratio(
-                metric.value, metric.ci_low or metric.value, metric.ci_high or metric.value
+                stored.value, stored.ci_low or stored.value, stored.ci_high or stored.value
             )
         else:
             continue

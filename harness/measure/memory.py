@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import gc
 import tracemalloc
 from collections.abc import Callable
@@ -46,18 +45,18 @@ def _status_kib(key: str) -> int | None:
     return None
 
 
-def _give_back() -> None:
-    """Collects garbage and asks glibc to return its free pages (no-op elsewhere)."""
+def _settle(prepare: Prepare) -> None:
+    """Runs `prepare`, then collects garbage and asks glibc (the symbols this process already
+    has: no library lookup) to return its free pages; the trim is a no-op elsewhere."""
+    if prepare is not None:
+        prepare()
     gc.collect()
-    name = ctypes.util.find_library("c")
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name).malloc_trim(0)
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _rss_rise(call: Callable[[], Any], prepare: Prepare) -> int | None:
-    if prepare is not None:
-        prepare()
-    _give_back()
+    _settle(prepare)
     before = _status_kib("VmRSS")
     try:
         CLEAR_REFS.write_text(RESET_HIGH_WATER_MARK)
@@ -72,9 +71,7 @@ def _rss_rise(call: Callable[[], Any], prepare: Prepare) -> int | None:
 
 
 def _heap_peak(call: Callable[[], Any], prepare: Prepare) -> int:
-    if prepare is not None:
-        prepare()
-    _give_back()
+    _settle(prepare)
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
