@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.measure.statements import unranked
+from harness.report.findings import slower_cell
 from harness.report.units import duration, rtt_text, size
 from harness.results.lookup import Found, look_up, parse_point
 from harness.results.rates import compare_rates
@@ -79,9 +80,9 @@ COLUMNS = (  # (header, metric, how a value is shown); a column shows when any r
     ("requests/s (95% CI)", "ops_per_s", lambda m: _ci(m, _rate)),
     ("p99", "p99_us", lambda m: duration(m.value)),
     (
-        "× best (95% CI)",
+        "vs fastest (95% CI)",
         "ratio_to_best",
-        lambda m: f"{m.value:.2f} ({m.ci_low or 0:.2f}-{m.ci_high or 0:.2f})",
+        lambda m: slower_cell(m) if m.value != 1 else "fastest",
     ),
     ("stmts/op", "statements_per_op", lambda m: _count(m.value)),
     ("round trips/op", "round_trips_per_op", lambda m: _count(m.value)),

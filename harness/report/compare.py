@@ -353,11 +353,22 @@ def _moved(ratio: Ratio) -> str:
     return f"{1 / ratio.value:.2f}x faster"
 
 
+def _moved_ci(ratio: Ratio) -> str:
+    """B against A with its CI, read forward: `1.50x slower (1.31-1.72)`, `1.67x faster
+    (1.52-1.85)`, or no significant change where the CI includes 1."""
+    low, high = ratio.ci_low, ratio.ci_high
+    if not ratio.significant:
+        return f"no significant change ({low:.2f}-{high:.2f})"
+    if ratio.value >= 1:
+        return f"{ratio.value:.2f}x slower ({low:.2f}-{high:.2f})"
+    return f"{1 / ratio.value:.2f}x faster ({1 / high:.2f}-{1 / low:.2f})"
+
+
 # ---- Markdown --------------------------------------------------------------------------------
 
 _ORDER = (Verdict.REGRESSION, Verdict.IMPROVEMENT, Verdict.SLOWER, Verdict.FASTER, Verdict.NOISY)
 _HEADER = [
-    "| scenario | variant | grid point | A | B | × slower (95% CI) | verdict |",
+    "| scenario | variant | grid point | A | B | B against A (95% CI) | verdict |",
     "|---|---|---|---|---|---|---|",
 ]
 
@@ -370,10 +381,10 @@ def render_markdown(comparison: Comparison) -> str:
     lines = [
         f"# patternbench compare: {c.run_a} (A) vs {c.run_b} (B)",
         "",
-        "× slower is how many times slower B is than A (95% bootstrap CI): B's median over A's "
-        "for a latency (µs), A's requests/s over B's for a load (/s). A *regression* is a CI "
-        f"above 1 and a ratio above {1 + c.threshold:.2f} ({pct}); an *improvement* a CI below 1 "
-        f"and a ratio below {1 / (1 + c.threshold):.2f}.",
+        "*B against A* is how many times slower or faster B is than A (95% bootstrap CI): from "
+        "the medians for a latency (µs), from the requests/s for a load (/s). A *regression* is "
+        f"B significantly and more than {pct} slower ({1 + c.threshold:.2f}x); an *improvement* "
+        f"B significantly and more than {pct} faster.",
         "",
     ]
     if c.warnings:
@@ -430,7 +441,7 @@ def _table_row(row: Row) -> str:
         p.label or "-",
         row.shown(row.a),
         row.shown(row.b),
-        f"{r.value:.2f} ({r.ci_low:.2f}-{r.ci_high:.2f})",
+        _moved_ci(r),
         verdict,
     ]
     return "| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |"

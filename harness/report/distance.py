@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.report.findings import Finding, comparison_pairs
 from harness.report.latency import leaders, number
 from harness.report.units import duration, rtt_text, size
 from harness.results.records import (
@@ -17,7 +18,6 @@ from harness.results.records import (
     distinct_points,
     point_label,
 )
-from harness.results.store import stored_samples
 
 BIG_SEND = 1e6  # bytes per operation from which the delay proxy's forwarding rate shows
 BULK_TRIP = 64e3  # bytes per round trip: below, the trips' own forwarding cost drowns the bytes
@@ -39,7 +39,7 @@ class _Grid:
 
 
 def render_distance(
-    record: ScenarioRecord, measurements: list[Measurement], samples: dict[str, np.ndarray]
+    record: ScenarioRecord, measurements: list[Measurement], found: list[Finding]
 ) -> list[str]:
     """How the verdicts change with the simulated round-trip time: the fastest variant, each
     comparison's ratio, and what each round trip added, side by side for every rtt."""
@@ -61,13 +61,13 @@ def render_distance(
         "",
     ]
     winner_lines, winners = _fastest(grid)
-    flip_lines, ratio_rows = _comparisons(record, grid, samples)
+    flip_lines, ratio_rows = _comparisons(record, grid, found)
     cost_lines, trip_rows, has_bytes = _round_trip_costs(record, measurements, grid)
     lines += [*winner_lines, *flip_lines, *cost_lines, "", *winners, ""]
     if ratio_rows:
         lines += [
-            "How many times faster the first variant is than the second (median over median; "
-            "bold where the 95% CI excludes 1):",
+            "Each comparison at each rtt: the faster variant and how many times faster (median "
+            "over median, 95% CI), where the CI excludes 1:",
             "",
             "| grid point | comparison | " + " | ".join(grid.heads) + " |",
             "|---|---|" + "---|" * len(rtts),
@@ -130,40 +130,33 @@ def _fastest(grid: _Grid) -> tuple[list[str], list[str]]:
     if noise:
         lines += [
             "- The fastest variant differs, but within the noise (the other one shares first "
-            f"place: its × best CI includes 1) {'; '.join(noise)}."
+            f"place: its vs-fastest CI includes 1) {'; '.join(noise)}."
         ]
     return lines, winners
 
 
 def _comparisons(
-    record: ScenarioRecord, grid: _Grid, samples: dict[str, np.ndarray]
+    record: ScenarioRecord, grid: _Grid, found: list[Finding]
 ) -> tuple[list[str], list[str]]:
-    """Each comparison's ratio at every rtt: the points where it flips (lines) and the table
+    """Each comparison's verdict at every rtt: the points where it flips (lines) and the table
     (rows)."""
-    rng = np.random.default_rng(11)
+    by = {(f.first, f.second, point_label(f.params), f.rtt_ms): f for f in found}
     lines: list[str] = []
     ratio_rows: list[str] = []
-    for fast, slow in record.comparisons:
+    for fast, slow in comparison_pairs(record):
         for params in grid.points:
             label = point_label(params)
-            cells, directions = [], []
+            cells, winners = [], []
             for rtt in grid.rtts:
-                a = stored_samples(samples, record.name, slow, point_label(params, rtt))
-                b = stored_samples(samples, record.name, fast, point_label(params, rtt))
-                if a is None or b is None:
-                    cells.append("")
-                    continue
-                ratio = a.ratio_to(b, rng, paired=True)
-                cells.append(
-                    f"**{ratio.value:.2f}x**" if ratio.significant else f"{ratio.value:.2f}x n.s."
-                )
-                if ratio.significant:
-                    directions.append(fast if ratio.value > 1 else slow)
-            if len(set(directions)) > 1:
+                f = by.get((fast, slow, label, rtt))
+                cells.append("" if f is None else f.cell())
+                if f is not None and f.winner and not f.left_out:
+                    winners.append(f.winner)
+            if len(set(winners)) > 1:
                 lines.append(
                     f"- **{fast} vs {slow} flips at {label}**: "
                     + ", ".join(f"{c} at {h}" for c, h in zip(cells, grid.heads, strict=True) if c)
-                    + " (above 1: the first is faster)."
+                    + "."
                 )
             ratio_rows.append(f"| {label} | {fast} vs {slow} | " + " | ".join(cells) + " |")
     return lines, ratio_rows

@@ -12,7 +12,10 @@ from typing import Any
 import numpy as np
 
 from harness.report import generic, http, latency, throughput
+from harness.report.findings import Contest, Finding, comparisons_csv, pair_findings
+from harness.report.overview import overview
 from harness.report.part import ScenarioPart
+from harness.report.pick import what_to_pick
 from harness.report.units import duration, rtt_text
 from harness.results.records import (
     RTT_DRIFT,
@@ -87,8 +90,6 @@ def _header(run: RunRecord, folder: Path) -> list[str]:
         *_self_check_line(folder),
         "",
     ]
-    for name in dict.fromkeys(record.runner for record in run.scenarios):
-        lines += section_for(name).legend  # what the columns of its tables mean
     return lines
 
 
@@ -191,37 +192,24 @@ def _slug(heading: str, seen: Counter[str]) -> str:
     return f"{base}-{count}" if count else base
 
 
-def _contents(lines: list[str]) -> list[str]:
-    """Links to each scenario and to its verdicts, so a long report can be read top-down."""
-    seen: Counter[str] = Counter()
-    out = ["**Contents**", ""]
-    for line in lines:
-        if not line.startswith("#"):
-            continue
-        level, _, text = line.partition(" ")
-        anchor = _slug(text, seen)
-        if level == "##":
-            out.append(f"- [{text}](#{anchor})")
-        elif level == "###" and text.startswith(("Verdicts", "How the answer changes")):
-            out.append(f"  - [{text}](#{anchor})")
-    return [*out, ""] if len(out) > 2 else []
-
-
 @dataclass(frozen=True)
 class Section:
-    """One runner's part of a scenario's report, and the legend its tables need (said once, in
-    the header, when the run has a scenario of that runner)."""
+    """One runner's part of a scenario's report: its section, the legend its tables need (said
+    once at the top of the scenario's page), and how its measurements are compared (None: the
+    report makes no comparison for it)."""
 
     render: Callable[[ScenarioPart], list[str]]
     legend: tuple[str, ...] = ()
+    contest: Contest | None = None
+    picks: Callable[[ScenarioPart], list[str]] | None = None  # its own what-to-pick lines
 
 
 # The runners' sections by runner name. A runner's own section is one module and one entry here;
 # a runner without one gets the generic table of its measurements.
 SECTIONS: dict[str, Section] = {
-    "latency": Section(latency.section, latency.LEGEND),
-    "throughput": Section(throughput.section),
-    "http": Section(http.section),
+    "latency": Section(latency.section, latency.LEGEND, latency.CONTEST),
+    "throughput": Section(throughput.section, (), throughput.CONTEST, throughput.pick_lines),
+    "http": Section(http.section, (), http.CONTEST),
 }
 
 
@@ -229,56 +217,143 @@ def section_for(runner: str) -> Section:
     return SECTIONS.get(runner, Section(generic.section))
 
 
-def render(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> str:
-    header = _header(run, folder)
+def page_name(scenario: str) -> str:
+    """The file of one scenario's full page, beside report.md."""
+    return f"report-{scenario}.md"
+
+
+def _introduction(record: ScenarioRecord) -> list[str]:
+    """What the scenario measures: its docstring, its variants, its grid and data."""
     lines: list[str] = []
-    for record in run.scenarios:
-        ms = [m for m in run.measurements if m.scenario == record.name]
-        lines += [f"## {record.name}: {record.question}", ""]
-        if record.status != "ok":
-            lines += [f"> **This scenario failed**: {record.error}", ""]
-        doc = record.doc.strip().split("\n", 1)
-        if len(doc) > 1:
-            lines += [doc[1].strip(), ""]
-        lines += ["| variant | what it does |", "|---|---|"]
-        for name, description in record.variants.items():
-            ref = " (reference answer)" if name == record.reference else ""
-            lines.append(f"| {name}{ref} | {description} |")
-        lines.append("")
-        axes_text = "; ".join(
-            f"{name} = {', '.join(map(str, values))}" for name, values in record.axes
-        )
+    if record.status != "ok":
+        lines += [f"> **This scenario failed**: {record.error}", ""]
+    doc = record.doc.strip().split("\n", 1)
+    if len(doc) > 1:
+        lines += [doc[1].strip(), ""]
+    lines += ["| variant | what it does |", "|---|---|"]
+    for name, description in record.variants.items():
+        ref = " (reference answer)" if name == record.reference else ""
+        lines.append(f"| {name}{ref} | {description} |")
+    lines.append("")
+    axes_text = "; ".join(f"{name} = {', '.join(map(str, values))}" for name, values in record.axes)
+    lines.append(
+        f"Grid: {axes_text}."
+        + (f" Left out: {record.skipped_points}." if record.skipped_points else "")
+    )
+    if record.dataset:
+        d = record.dataset
+        cohorts = (d.get("spec") or {}).get("cohorts") or []
+        groups = ", ".join(f"{users:,} with {posts:,}" for posts, users in cohorts)
         lines.append(
-            f"Grid: {axes_text}."
-            + (f" Left out: {record.skipped_points}." if record.skipped_points else "")
+            f"Data: {d.get('users', '?'):,} users, {d.get('posts', '?'):,} posts, "
+            f"{d.get('comments', '?'):,} comments (dataset {d.get('fingerprint', '')}"
+            + (f"; users with exactly N posts each: {groups}" if groups else "")
+            + ")."
+            if isinstance(d.get("users"), int)
+            else ""
         )
-        if record.dataset:
-            d = record.dataset
-            cohorts = (d.get("spec") or {}).get("cohorts") or []
-            groups = ", ".join(f"{users:,} with {posts:,}" for posts, users in cohorts)
-            lines.append(
-                f"Data: {d.get('users', '?'):,} users, {d.get('posts', '?'):,} posts, "
-                f"{d.get('comments', '?'):,} comments (dataset {d.get('fingerprint', '')}"
-                + (f"; users with exactly N posts each: {groups}" if groups else "")
-                + ")."
-                if isinstance(d.get("users"), int)
-                else ""
-            )
-        if record.settings_note:
-            held = ", ".join(f"{k}={v}" for k, v in record.settings_note.items())
-            lines.append(f"These results hold under the server's {held}.")
-        lines += _distance_held(record)
-        lines.append("")
-        lines += section_for(record.runner).render(ScenarioPart(run, record, ms, folder, samples))
-    lines = [*header, *_contents([header[0], *lines]), *lines]
+    if record.settings_note:
+        held = ", ".join(f"{k}={v}" for k, v in record.settings_note.items())
+        lines.append(f"These results hold under the server's {held}.")
+    lines += _distance_held(record)
+    lines.append("")
+    return lines
+
+
+def _page(run: RunRecord, part: ScenarioPart, picks: list[str]) -> str:
+    """One scenario's page: what to pick, what it measures, and its runner's full section."""
+    record = part.record
+    section = section_for(record.runner)
+    lines = [
+        f"# {record.name}: {record.question}",
+        "",
+        f"Run {run.run_id}: the run, its machine and server are described in "
+        f"[report.md](report.md); [what to pick, for every scenario](report.md#what-to-pick).",
+        "",
+    ]
+    if run.partial:
+        lines += ["> **Partial run**: only what finished is below.", ""]
+    body = section.render(part)
+    heading = next((x[4:] for x in body if x.startswith("### Verdicts")), "")
+    below = f"(#{_slug(heading, Counter())})" if heading else "(#what-it-measures)"
+    page = page_name(record.name)
+    here = [line.replace(f"[{page}]({page})", f"[below]{below}") for line in picks]
+    lines += ["## What to pick", "", *here, ""]
+    lines += ["## What it measures", "", *_introduction(record)]
+    lines += [*section.legend, *body]
     return "\n".join(lines).rstrip() + "\n"
 
 
+def render_pages(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> dict[str, str]:
+    """report.md (the header, what to pick, a short table and chart per scenario) and one page
+    per scenario, by file name."""
+    lines = _header(run, folder)
+    pages: dict[str, str] = {}
+    picks: list[str] = ["## What to pick", ""]
+    summaries: list[str] = []
+    for record in run.scenarios:
+        ms = [m for m in run.measurements if m.scenario == record.name]
+        part = ScenarioPart(run, record, ms, folder, samples)
+        page = page_name(record.name)
+        section = section_for(record.runner)
+        mine = scenario_picks(part)
+        picks += [
+            f"**[{record.name}](#{_slug(_summary_heading(record), Counter())})**: {record.question}",
+            "",
+            *mine,
+            "",
+        ]
+        pages[page] = _page(run, part, mine)
+        summaries += [
+            f"## {_summary_heading(record)}", "", *overview(part, section.contest, page), ""
+        ]  # fmt: skip
+    lines += [*picks, *summaries]
+    pages = {"report.md": "\n".join(lines).rstrip() + "\n", **pages}
+    return pages
+
+
+def scenario_picks(part: ScenarioPart) -> list[str]:
+    """What to pick for one scenario: the comparisons' lines, with its runner's own answer (such
+    as the pool size) after the fastest."""
+    section = section_for(part.record.runner)
+    lines = what_to_pick(part, section.contest, page_name(part.record.name))
+    if section.picks is not None:
+        lines[1:1] = section.picks(part)
+    return lines
+
+
+def _summary_heading(record: ScenarioRecord) -> str:
+    return f"{record.name}: {record.question}"
+
+
+def comparison_rows(
+    run: RunRecord, samples: dict[str, np.ndarray], folder: Path
+) -> list[tuple[str, Finding]]:
+    """Every scenario's comparisons at every point, for comparisons.csv."""
+    rows = []
+    for record in run.scenarios:
+        contest = section_for(record.runner).contest
+        if contest is None:
+            continue
+        ms = [m for m in run.measurements if m.scenario == record.name]
+        part = ScenarioPart(run, record, ms, folder, samples)
+        rows += [(record.name, f) for f in pair_findings(part, contest)]
+    return rows
+
+
 def write_report(folder: Path) -> Path:
-    """Rebuilds report.md, charts/ and measurements.csv from the run folder's stored files."""
+    """Rebuilds report.md, its scenario pages, charts/, measurements.csv and comparisons.csv
+    from the run folder's stored files."""
     run, samples = load_run(folder)
     write_tidy_csv(folder, run)
-    text = render(run, samples, folder)
-    path = folder / "report.md"
-    write_atomic(path, text.encode())
-    return path
+    pages = render_pages(run, samples, folder)
+    write_atomic(
+        folder / "comparisons.csv",
+        comparisons_csv(run.run_id, comparison_rows(run, samples, folder)),
+    )
+    for stale in folder.glob("report-*.md"):
+        if stale.name not in pages:
+            stale.unlink()
+    for name, text in pages.items():
+        write_atomic(folder / name, text.encode())
+    return folder / "report.md"

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from harness.report.charts import http_chart
+from harness.report.findings import (
+    Contest,
+    Finding,
+    Group,
+    comparison_pairs,
+    pair_findings,
+    rate_finding,
+    rate_speed,
+    where,
+)
 from harness.report.part import ScenarioPart
+from harness.report.pick import Order, axis_order, pair_line
 from harness.report.rechecks import rechecked_line
 from harness.report.units import duration, rtt_text
-from harness.results.rates import RateComparison, compare_rates
 from harness.results.records import (
     Measurement,
     ScenarioRecord,
@@ -21,37 +29,23 @@ from harness.results.records import (
 )
 
 
-def _across(
-    fast: str, slow: str, ms: list[Measurement], samples: dict[str, np.ndarray]
-) -> str | None:
-    """One comparison over every grid point: the range of its requests/s ratio and at how
-    many points it is clearly above or below 1."""
-    found: list[RateComparison] = []
-    for params in distinct_points(ms):
-        here = {
-            m.variant: m
-            for m in ms
-            if m.params == params and m.status == "ok" and "ops_per_s" in m.metrics
-        }
-        a, b = here.get(fast), here.get(slow)
-        if a is not None and b is not None and (c := compare_rates(samples, a, b)) is not None:
-            found.append(c)
-    if not found:
-        return None
-    ratios = [c.value for c in found]
-    more = sum(c.direction > 0 for c in found)
-    less = sum(c.direction < 0 for c in found)
-    span = f"{min(ratios):.2f}x" if len(ratios) == 1 else f"{min(ratios):.2f}-{max(ratios):.2f}x"
-    points = f"{len(ratios)} point{'s' * (len(ratios) > 1)}"
-    parts = [f"{fast} served {span} the requests/s of {slow} over {points}"]
-    if more:
-        parts.append(f"clearly more at {more}")
-    if less:
-        parts.append(f"clearly less at {less}")
-    if len(ratios) - more - less:
-        same = "no significant difference" if all(c.ratio for c in found) else "95% CIs overlap"
-        parts.append(f"{same} at {len(ratios) - more - less}")
-    return f"- **{fast} vs {slow}**: " + "; ".join(parts) + "."
+def _groups(part: ScenarioPart) -> list[Group]:
+    """Each grid point at each rtt: its apps compete."""
+    several = len(part.rtts) > 1
+    groups = []
+    for rtt in part.rtts:
+        mine = part.at(rtt)
+        for params in distinct_points(mine):
+            members = tuple(m for m in mine if m.params == params)
+            groups.append(Group(where(members[0], several), rtt, members))
+    return groups
+
+
+def _versus(part: ScenarioPart, group: Group, a: Measurement, b: Measurement) -> Finding | None:
+    return rate_finding(part, group, a, b, "requests/s")
+
+
+CONTEST = Contest(_groups, _versus, rate_speed)
 
 
 def ops_cell(m: Measurement | None) -> str:
@@ -89,14 +83,19 @@ def render_http(
     ms: list[Measurement],
     folder: Path,
     rtt: float,
-    samples: dict[str, np.ndarray],
+    findings: list[Finding],
+    order: Order,
 ) -> list[str]:
     at = f" at rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
     users_axis = record.clients_axis or "users"
     points = distinct_points(ms)
     lines = [f"### Verdicts{at}", ""]
-    across = [_across(fast, slow, ms, samples) for fast, slow in record.comparisons]
-    if any(across):
+    across = [
+        pair_line(first, second, pair, order)
+        for first, second in comparison_pairs(record)
+        if (pair := [f for f in findings if (f.first, f.second) == (first, second)])
+    ]
+    if across:
         lines += ["Across the grid:", "", *(line for line in across if line), "", "Per point:", ""]
     for params in points:
         mine = [
@@ -110,12 +109,9 @@ def render_http(
             f"- **{label}**: fastest {best.variant}, {best.metrics['ops_per_s'].value:,.0f} "
             f"requests/s, p99 {duration(metric_value(best, 'p99_us') or 0)}; {best.detail or 'no CPU data'}."
         )
-        for fast, slow in record.comparisons:
-            a = next((m for m in mine if m.variant == fast), None)
-            b = next((m for m in mine if m.variant == slow), None)
-            if a is None or b is None or (c := compare_rates(samples, a, b)) is None:
-                continue
-            lines.append(f"  - {fast} vs {slow}: {c.text(' the requests/s')}")
+        for f in findings:
+            if f.params == params:
+                lines.append(f"  - {f.text()}" + (f" ({f.left_out})" if f.left_out else ""))
     locust_bound = [m for m in ms if "bottleneck: locust" in m.detail]
     if locust_bound:
         lines.append(
@@ -175,8 +171,12 @@ def render_http(
 
 def section(part: ScenarioPart) -> list[str]:
     """The HTTP section at every rtt the scenario ran at."""
+    found, order = pair_findings(part, CONTEST), axis_order(part)
     return [
         line
         for rtt in part.rtts
-        for line in render_http(part.record, part.at(rtt), part.folder, rtt, part.samples)
-    ]
+        for line in render_http(
+            part.record, part.at(rtt), part.folder, rtt,
+            [f for f in found if f.rtt_ms == rtt], order,
+        )
+    ]  # fmt: skip

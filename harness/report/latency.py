@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -9,6 +10,17 @@ import numpy as np
 from harness.measure.ceilings import NOT_A_CEILING
 from harness.measure.statements import unranked
 from harness.report.charts import latency_chart
+from harness.report.findings import (
+    Contest,
+    Finding,
+    Group,
+    comparison_pairs,
+    from_ratio,
+    left_out,
+    pair_findings,
+    slower_cell,
+    where,
+)
 from harness.report.part import ScenarioPart
 from harness.report.rechecks import rechecked_line
 from harness.report.units import duration, rtt_text, size
@@ -26,9 +38,9 @@ LEGEND = (
     "How to read it: *median* is the typical latency of one operation (its 95% bootstrap "
     "confidence interval in brackets, resampled by session: each point is measured in a few "
     "sessions, each on fresh connections), *p99* the slow tail, *cold* the first call on fresh "
-    "connections (connect, type introspection, statement caches). *× best* is the variant's "
-    "median over the fastest one's, with a 95% CI; where that CI includes 1 the difference is "
-    "not significant. *stmts/op* counts the SQL statements the server executed per operation "
+    "connections (connect, type introspection, statement caches). *vs fastest* is how many "
+    "times slower the variant's median is than the fastest one's, with a 95% CI; where that "
+    "CI includes 1 there is no significant difference. *stmts/op* counts the SQL statements the server executed per operation "
     "(pg_stat_statements; BEGIN/COMMIT and the like in *other*); *rows/op* the rows the "
     "server sent back (DataRow messages, read off the wire by the counting proxy: any "
     "statement's, an INSERT's RETURNING rows included); *round trips/op* counts the times the client waited for the server (a counting proxy; pipelined messages are one). **WRONG** means the variant "
@@ -47,16 +59,54 @@ MEMORY_APART = 2.0  # a comparison's peak heaps this many times apart get a memo
 FOLD_POINTS = 4  # more per-point tables than this are folded into a <details> block
 
 
+SEED = 7  # with the scenario, pair and point: each ratio's bootstrap draws its own numbers
+
+
+def _groups(part: ScenarioPart) -> list[Group]:
+    """Each grid point at each rtt: its variants compete."""
+    several = len(part.rtts) > 1
+    groups = []
+    for rtt in part.rtts:
+        mine = part.at(rtt)
+        for params in distinct_points(mine):
+            members = tuple(m for m in mine if m.params == params)
+            groups.append(Group(where(members[0], several), rtt, members))
+    return groups
+
+
+def _versus(part: ScenarioPart, group: Group, a: Measurement, b: Measurement) -> Finding | None:
+    """b's median over a's (above 1: a is faster), resampled by session, paired: both were
+    measured in the same sessions."""
+    sa = stored_samples(part.samples, part.record.name, a.variant, group.label)
+    sb = stored_samples(part.samples, part.record.name, b.variant, group.label)
+    if sa is None or sb is None:
+        return None
+    key = f"{part.record.name}|{a.variant}|{b.variant}|{group.label}"
+    rng = np.random.default_rng([SEED, zlib.crc32(key.encode())])
+    ratio = sb.ratio_to(sa, rng, paired=True)
+    several = len(part.rtts) > 1
+    return from_ratio(a.variant, b.variant, a, ratio, "median latency", several, left_out(a, b))
+
+
+def _speed(m: Measurement) -> float | None:
+    median = m.metrics.get("median_us")
+    return 1.0 / median.value if median is not None and median.value > 0 else None
+
+
+CONTEST = Contest(_groups, _versus, _speed)
+
+
 def number(value: float) -> str:
     return f"{value:,.0f}" if abs(value - round(value)) < 0.05 else f"{value:,.1f}"
 
 
 def _ratio_cell(metric: Metric | None) -> str:
+    """A variant's median over the fastest one's, read forward: `1.42x slower (1.38-1.47)`."""
     if metric is None:
         return ""
     if metric.ci_low == metric.ci_high == metric.value == 1.0:
-        return "1.00"
-    return f"{metric.value:.2f} ({metric.ci_low:.2f}-{metric.ci_high:.2f})"
+        return "fastest"
+    return slower_cell(metric)
 
 
 def _rate_cell(metric: Metric | None) -> str:
@@ -73,7 +123,7 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
     header += " p99 | cold | stmts/op | other/op | round trips/op | rows/op |"
     memory = any("peak_heap_bytes_per_op" in m.metrics for m in ms)
     header += " peak heap/op | RSS rise/op |" if memory else ""
-    header += " × best (95% CI) |" + "".join(f" × {name} |" for name in extra) + " n |"
+    header += " vs fastest (95% CI) |" + "".join(f" vs {name} |" for name in extra) + " n |"
     width = 10 + len(extra) + (1 if rate else 0) + (2 if memory else 0)
     lines = [header, "|" + "---|" * width]
     ordered = sorted(
@@ -119,7 +169,7 @@ def _point_table(ms: list[Measurement], record: ScenarioRecord) -> list[str]:
             number(rows.value) if rows else ("" if m.kind == "native" else "n/a"),
             *(_memory_cells(m) if memory else []),
             f"**{best_text}**" if m.is_best else best_text,
-            *(_ratio_cell(m.metrics.get(f"ratio_to_{name}")) for name in extra),
+            *(slower_cell(m.metrics.get(f"ratio_to_{name}")) for name in extra),
             str(med.n),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -235,13 +285,10 @@ def _pair_summary(fast: str, slow: str, at: list[tuple[str, Ratio]]) -> str:
 
 
 def _verdicts(
-    record: ScenarioRecord,
-    measurements: list[Measurement],
-    samples: dict[str, np.ndarray],
-    rtt_ms: float = 0.0,
+    record: ScenarioRecord, measurements: list[Measurement], found: list[Finding]
 ) -> list[str]:
     """Who won where; a line per comparison over every grid point, ending with the largest;
-    and a table of every comparison at every grid point (ratio > 1: the first is faster)."""
+    and a table of every comparison at every grid point, naming the faster side."""
     points = distinct_points(measurements)
     if not points:
         return []
@@ -249,33 +296,25 @@ def _verdicts(
     if wins := _wins(measurements):
         lines.append(f"- Fastest variant, by grid points won: {wins}.")
     lines += _memory_verdicts(record, measurements)
-    rng = np.random.default_rng(7)
     table: dict[str, list[str]] = {point_label(p): [] for p in points}
-    pairs = [(fast, slow) for fast, slow in record.comparisons]
-    unranked_here = {
-        (m.variant, m.label) for m in measurements if m.status == "ok" and unranked(m.detail)
-    }
+    pairs = comparison_pairs(record)
+    unranked_here = {(m.variant, point_label(m.params)) for m in measurements if unranked(m.detail)}
+    by_pair = {(f.first, f.second, point_label(f.params)): f for f in found}
     for fast, slow in pairs:
-        found: list[tuple[str, Ratio]] = []
+        at: list[tuple[str, Ratio]] = []
         for params in points:
             label = point_label(params)
-            if {
-                (fast, point_label(params, rtt_ms)),
-                (slow, point_label(params, rtt_ms)),
-            } & unranked_here:
+            if {(fast, label), (slow, label)} & unranked_here:
                 table[label].append("not ranked")
                 continue
-            a = stored_samples(samples, record.name, slow, point_label(params, rtt_ms))
-            b = stored_samples(samples, record.name, fast, point_label(params, rtt_ms))
-            if a is None or b is None:
+            f = by_pair.get((fast, slow, label))
+            if f is None or f.ci_low is None or f.ci_high is None:
                 table[label].append("")
                 continue
-            ratio = a.ratio_to(b, rng, paired=True)  # slow / fast: > 1 means `fast` is faster
-            cell = f"{ratio.value:.2f}x ({ratio.ci_low:.2f}-{ratio.ci_high:.2f})"
-            table[label].append(f"**{cell}**" if ratio.significant else f"{cell} n.s.")
-            found.append((label, ratio))
-        if found:
-            lines.append(_pair_summary(fast, slow, found))
+            table[label].append(f.cell() + (f" ({f.left_out})" if f.left_out else ""))
+            at.append((label, Ratio(f.value, f.ci_low, f.ci_high)))
+        if at:
+            lines.append(_pair_summary(fast, slow, at))
     for m in measurements:
         if m.status == "ok" and unranked(m.detail):
             lines.append(f"- **Not ranked**: {m.variant} at {point_label(m.params)}: {m.detail}")
@@ -299,9 +338,9 @@ def _verdicts(
     if pairs:
         lines += [
             "",
-            "Each cell: how many times faster the first variant is than the second (median over "
-            "median, 95% CI); below 1 it is slower; bold where the CI excludes 1, *n.s.* where "
-            "there is no significant difference.",
+            "Each cell: the faster variant of the two and how many times faster it is (median "
+            "over median, 95% CI), where the CI excludes 1; else *no significant difference*. "
+            "*disturbed* or *unstable* marks a point whose verdict may not hold.",
             "",
             "| grid point | " + " | ".join(f"{f} vs {s}" for f, s in pairs) + " |",
             "|---|" + "---|" * len(pairs),
@@ -341,12 +380,13 @@ def section(part: ScenarioPart) -> list[str]:
     per grid point."""
     from harness.report.distance import render_distance  # it reads this module's helpers
 
-    record, folder, samples, rtts = part.record, part.folder, part.samples, part.rtts
-    lines = render_distance(record, part.measurements, samples)
+    record, folder, rtts = part.record, part.folder, part.rtts
+    found = pair_findings(part, CONTEST)
+    lines = render_distance(record, part.measurements, found)
     for rtt in rtts:
         at = f" at rtt {rtt_text(rtt)}" if rtts != [0.0] else ""
         mine = part.at(rtt)
-        verdicts = _verdicts(record, mine, samples, rtt)
+        verdicts = _verdicts(record, mine, [f for f in found if f.rtt_ms == rtt])
         if verdicts:
             lines += [f"### Verdicts{at}", "", *verdicts, ""]
         lines += [*_unstable(mine, at), rechecked_line(mine), ""]

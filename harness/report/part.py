@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,8 @@ class ScenarioPart:
     measurements: list[Measurement]
     folder: Path
     samples: dict[str, np.ndarray]
+    # what the report has worked out from it already (comparisons bootstrap: done once)
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def rtts(self) -> list[float]:

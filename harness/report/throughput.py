@@ -10,15 +10,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from harness.report.charts import throughput_chart
+from harness.report.findings import (
+    RTT_AXIS,
+    Contest,
+    Finding,
+    Group,
+    Where,
+    pair_findings,
+    rate_finding,
+    rate_speed,
+)
 from harness.report.http import ops_cell
 from harness.report.part import ScenarioPart
 from harness.report.rechecks import rechecked_line
 from harness.report.units import duration, rtt_text
-from harness.results.rates import compare_rates
-from harness.results.records import AxisValue, Measurement, RunRecord, ScenarioRecord, metric_value
+from harness.results.records import (
+    AxisValue,
+    Measurement,
+    RunRecord,
+    ScenarioRecord,
+    metric_value,
+    point_label,
+)
 
 KNEE_SHARE = 0.95
 SATURATED_CPU_PCT = 90.0
@@ -114,6 +128,71 @@ def _best_of(
     return max(here, key=lambda m: m.metrics["ops_per_s"].value, default=None)
 
 
+def _groups(part: ScenarioPart) -> list[Group]:
+    """Per rtt and client count: each pool kind at its best pool size competes."""
+    record = part.record
+    clients_axis = record.clients_axis or "clients"
+    several = len(part.rtts) > 1
+    groups = []
+    for rtt in part.rtts:
+        ms = part.at(rtt)
+        for clients in dict(record.axes).get(clients_axis, []):
+            members = [_best_of(ms, v, clients_axis, clients) for v in record.variants]
+            point: Where = ((clients_axis, clients),)
+            groups.append(
+                Group(((RTT_AXIS, rtt), *point) if several else point, rtt,
+                      tuple(m for m in members if m is not None))
+            )  # fmt: skip
+    return groups
+
+
+def _versus(part: ScenarioPart, group: Group, a: Measurement, b: Measurement) -> Finding | None:
+    axis = part.record.knee_axis or "pool_size"
+    return rate_finding(part, group, a, b, f"requests/s, each at its best {axis}")
+
+
+CONTEST = Contest(_groups, _versus, rate_speed)
+
+
+def pick_lines(part: ScenarioPart) -> list[str]:
+    """What to pick's pool-size line: per client count, the knee of the pool kind that served
+    the most requests/s there, said to be no pool answer where the client was the limit."""
+    record = part.record
+    axis, clients_axis = record.knee_axis or "pool_size", record.clients_axis or "clients"
+    lines = []
+    for rtt in part.rtts:
+        knees, _ = find_knees(record, part.at(rtt))
+        said, bound = [], 0
+        for clients in dict(record.axes).get(clients_axis, []):
+            here = [k for k in knees if k.clients == clients]
+            if not here:
+                continue
+            k = max(here, key=lambda k: k.best_ops)
+            cpu_bound = k.client_cpu_pct is not None and k.client_cpu_pct >= SATURATED_CPU_PCT
+            bound += cpu_bound
+            said.append(
+                f"{axis}={k.size} at {clients} {clients_axis} ({k.variant}"
+                + (", client-bound" if cpu_bound else "")
+                + ")"
+            )
+        if not said:
+            continue
+        at = f" at rtt {rtt_text(rtt)}" if len(part.rtts) > 1 else ""
+        caveat = ""
+        if bound == len(said):
+            caveat = (
+                ": every one is client-bound (the load generator ran out of CPU first), so "
+                "none is a pool-size answer; measure at a distance or with a client to spare"
+            )
+        elif bound:
+            caveat = f"; {bound} of {len(said)} client-bound, not a pool-size answer"
+        lines.append(
+            f"- **Pool size{at}** (the smallest reaching {KNEE_SHARE:.0%} of the best "
+            f"requests/s, for the fastest pool kind): {', '.join(said)}{caveat}."
+        )
+    return lines
+
+
 def _rule_of_thumb(run: RunRecord) -> tuple[int, str]:
     cores = run.server.get("cores") or run.environment.get("cores") or 1
     spindles = 1
@@ -162,7 +241,7 @@ def render_throughput(
     ms: list[Measurement],
     folder: Path,
     rtt: float,
-    samples: dict[str, np.ndarray],
+    found: list[Finding],
 ) -> list[str]:
     """The verdicts at one rtt (knees, comparisons, round trips, unfair checkout, no pool,
     problems), then a chart and tables per client count."""
@@ -176,7 +255,7 @@ def render_throughput(
         f"every client without errors ({why})"
         for variant, clients, why in missing
     ]
-    lines += _comparison_lines(record, ms, samples, axis, clients_axis)
+    lines += _comparison_lines(found, ms, axis)
     lines += _trips_lines(ms)
     lines += _unfair_lines(record, ms, clients_axis)
     lines += _no_pool_lines(record, ms, axis, clients_axis)
@@ -257,29 +336,26 @@ def _knee_lines(
     return lines
 
 
-def _comparison_lines(
-    record: ScenarioRecord,
-    ms: list[Measurement],
-    samples: dict[str, np.ndarray],
-    axis: str,
-    clients_axis: str,
-) -> list[str]:
-    """Each comparison at each client count, both sides at their best pool size."""
+def _comparison_lines(found: list[Finding], ms: list[Measurement], axis: str) -> list[str]:
+    """Each comparison at each client count, both sides at their best pool size, read forward."""
     lines = []
-    for fast, slow in record.comparisons:
-        for clients in dict(record.axes)[clients_axis]:
-            a = _best_of(ms, fast, clients_axis, clients)
-            b = _best_of(ms, slow, clients_axis, clients)
-            if a is None or b is None:
-                continue
-            if (c := compare_rates(samples, a, b)) is None:
-                continue
-            ra, rb = a.metrics["ops_per_s"], b.metrics["ops_per_s"]
-            lines.append(
-                f"- {fast} vs {slow} at {clients} clients, each at its best {axis} "
-                f"({a.params[axis]} / {b.params[axis]}): {ra.value:,.0f} vs {rb.value:,.0f} "
-                f"requests/s = {c.text()}."
+    for f in found:
+        clients = f.params
+        a, b = (
+            max(
+                (m for m in ms if m.variant == v and m.status == "ok" and "ops_per_s" in m.metrics
+                 and all(m.params.get(k) == x for k, x in clients.items())),
+                key=lambda m: m.metrics["ops_per_s"].value,
             )
+            for v in (f.first, f.second)
+        )  # fmt: skip
+        ra, rb = a.metrics["ops_per_s"].value, b.metrics["ops_per_s"].value
+        lines.append(
+            f"- At {point_label(clients)}, each at its best {axis} ({f.first} {a.params[axis]}, "
+            f"{f.second} {b.params[axis]}): {ra:,.0f} vs {rb:,.0f} requests/s: {f.text()}"
+            + (f" ({f.left_out})" if f.left_out else "")
+            + "."
+        )
     return lines
 
 
@@ -418,10 +494,12 @@ def _client_tables(
 
 def section(part: ScenarioPart) -> list[str]:
     """The throughput section at every rtt the scenario ran at."""
+    found = pair_findings(part, CONTEST)
     return [
         line
         for rtt in part.rtts
         for line in render_throughput(
-            part.run, part.record, part.at(rtt), part.folder, rtt, part.samples
+            part.run, part.record, part.at(rtt), part.folder, rtt,
+            [f for f in found if f.rtt_ms == rtt],
         )
-    ]
+    ]  # fmt: skip

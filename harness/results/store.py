@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -24,24 +25,22 @@ from harness.results.stats import Ratio, median_ratio
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Writes `data` to `path` through a temp file renamed into place. The temp file's name is
+    chosen before it exists, so an interruption at any point (Ctrl-C, SIGTERM) removes it:
+    neither half a file nor a stray temp file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # readable like any other file the user writes
+        # 0o666 less the umask: readable like any other file the user writes
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def new_run_id(git_sha: str, now: datetime | None = None) -> str:

@@ -16,6 +16,7 @@ import psutil
 import psycopg
 import pytest
 from process_watch import Seen, watch_until
+from report_pages import report_text
 
 from harness.cli import main
 from harness.server import docker
@@ -263,13 +264,15 @@ def test_a_run_writes_a_complete_folder(finished_run):
 
 
 def test_report_shows_lazy_statement_counts_and_verdicts(finished_run):
-    text = (finished_run / "report.md").read_text()
-    assert "## loading: How should I load users with their recent activity?" in text
+    index = (finished_run / "report.md").read_text()
+    text = report_text(finished_run)
+    assert "## loading: How should I load users with their recent activity?" in index
     assert "![loading: latency](charts/loading.png)" in text
     assert (
-        "- [loading: How should I load users with their recent activity?](#loading-how-should-i-load-users-with-their-recent-activity)"
-        in text
-    )
+        "**[loading](#loading-how-should-i-load-users-with-their-recent-activity)**: How should "
+        "I load users with their recent activity?"
+    ) in index
+    assert "## What to pick" in index and "[report-loading.md](report-loading.md)" in index
     assert (finished_run / "charts" / "loading.png").stat().st_size > 10_000
     lazy_rows = [
         line for line in text.splitlines() if line.startswith("| lazy |") and line.count("|") > 5
@@ -281,10 +284,11 @@ def test_report_shows_lazy_statement_counts_and_verdicts(finished_run):
 def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monkeypatch):
     copy = tmp_path / finished_run.name
     shutil.copytree(finished_run, copy)
-    original = (copy / "report.md").read_text()
+    original = report_text(copy)
     table = (copy / "measurements.csv").read_text()
-    (copy / "report.md").unlink()
-    (copy / "measurements.csv").unlink()
+    comparisons = (copy / "comparisons.csv").read_text()
+    for page in [*copy.glob("report*.md"), copy / "measurements.csv", copy / "comparisons.csv"]:
+        page.unlink()
     shutil.rmtree(copy / "charts")
 
     def no_database(*args, **kwargs):
@@ -292,8 +296,10 @@ def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monke
 
     monkeypatch.setattr(psycopg, "connect", no_database)
     assert main(["report", str(copy)]) == 0
-    assert (copy / "report.md").read_text() == original
+    assert report_text(copy) == original
     assert (copy / "measurements.csv").read_text() == table
+    assert (copy / "comparisons.csv").read_text() == comparisons
+    assert (copy / "report-loading.md").is_file()
     assert (copy / "charts" / "loading.png").exists()
 
 
@@ -349,7 +355,7 @@ def test_a_run_at_1ms_rtt_pays_for_every_round_trip(tmp_path):
     # the same answer; lazy's 21 queries send and receive more protocol than one json_agg
     assert lazy["sent_bytes_per_op"]["value"] > json_agg["sent_bytes_per_op"]["value"] > 0
     assert json_agg["received_bytes_per_op"]["value"] > 0
-    text = (folder / "report.md").read_text()
+    text = report_text(folder)
     assert "### How the answer changes with distance" in text
     assert "#### rtt=1ms users=20 posts_per_user=1 nesting=posts" in text
     assert "charts/loading-rtt1ms.png" in text
@@ -377,7 +383,7 @@ def test_wrong_variant_is_flagged_in_console_and_report(tmp_path, capsys):
     assert "Exit code 1" in out and "WRONG measurement(s): wrong_answers.drops_a_row" in out
     assert "FAILED measurement(s): wrong_answers.raises" in out
     (folder,) = list(tmp_path.iterdir())
-    text = (folder / "report.md").read_text()
+    text = report_text(folder)
     assert "| drops_a_row | **WRONG**: result: 4 items, expected 5 |" in text
     assert "| raises | **FAILED**: RuntimeError: boom |" in text
     rows = list(csv.DictReader((folder / "measurements.csv").open()))  # the reasons too
@@ -546,7 +552,7 @@ def _run_and_break_the_server(tmp_path: Path, break_it, *extra: str) -> tuple[di
     assert "PostgreSQL stopped answering" in run["scenarios"][0]["error"]
     assert run["partial"] is True and len(run["server_restarts"]) == 1
     assert any(m["scenario"] == "loading" and m["status"] == "ok" for m in run["measurements"])
-    report = (run_dir / "report.md").read_text()
+    report = report_text(run_dir)
     assert "This scenario failed" in report and "Server restarted" in report
     return run, report, err
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
+from report_pages import report_text
 
 from harness.cli import main
 from harness.measure.interference import OutsideCpu
@@ -69,5 +70,5 @@ def test_a_run_beside_busy_processes_says_its_points_were_disturbed(tmp_path):
     run = json.loads((folder / "run.json").read_text())
     assert all(m["disturbed"] for m in run["measurements"]), run["measurements"]
     assert all(m["metrics"]["outside_cpu_pct"]["value"] > 10 for m in run["measurements"])
-    report = (folder / "report.md").read_text()
+    report = report_text(folder)
     assert "**2 of 2 grid points were disturbed**" in report

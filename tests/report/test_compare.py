@@ -159,7 +159,7 @@ def test_a_variant_made_half_again_slower_is_the_one_regression_and_comes_first(
     markdown = render_markdown(c)
     first = _table_rows(markdown)[0]
     assert first.startswith("| reads | psycopg | rows=100 |") and "**regression**" in first
-    assert "1.50 (" in first
+    assert "| 1.50x slower (" in first
     assert "20261126T054017Z-aaaaaaa (A) vs 20261127T054017Z-bbbbbbb (B)" in markdown
     assert markdown.rstrip().endswith(
         "1 regression beyond 10%, 0 improvements, 0 within threshold, 7 unchanged"
@@ -193,6 +193,7 @@ def test_a_faster_variant_is_an_improvement_and_passes(tmp_path, run_a):
     assert c.exit_code == 0
     markdown = render_markdown(c)
     assert _table_rows(markdown)[0].startswith("| reads | orm | rows=1 |")
+    assert "| 1.67x faster (" in _table_rows(markdown)[0]  # read forward, never "0.60"
     assert "0 regressions beyond 10%, 1 improvement," in summary_line(c)
 
 

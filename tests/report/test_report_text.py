@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from harness.report.distance import _bytes_note
-from harness.report.document import _contents
-from harness.report.http import _across
+from harness.report.findings import Finding
 from harness.report.latency import _pair_summary, _wins
+from harness.report.pick import pair_line
 from harness.report.units import size
 from harness.results.rates import compare_rates
 from harness.results.records import Measurement, Metric
@@ -65,45 +65,34 @@ def test_a_win_inside_the_noise_is_a_tie():
     assert _wins(ms) == "a (1, tied at 1), b (1, tied at 1)"
 
 
-def test_contents_link_to_the_anchors_github_makes():
-    lines = [
-        "# patternbench report: x",
-        "## loading: How should I load users?",
-        "### Verdicts at rtt 0 ms",
-        "### Every grid point at rtt 0 ms",
-        "## http: FastAPI or Litestar — and does it matter?",
-        "### Verdicts at rtt 0 ms",
-    ]
-    assert _contents(lines) == [
-        "**Contents**",
-        "",
-        "- [loading: How should I load users?](#loading-how-should-i-load-users)",
-        "  - [Verdicts at rtt 0 ms](#verdicts-at-rtt-0-ms)",
-        "- [http: FastAPI or Litestar — and does it matter?]"
-        "(#http-fastapi-or-litestar--and-does-it-matter)",
-        "  - [Verdicts at rtt 0 ms](#verdicts-at-rtt-0-ms-1)",
-        "",
-    ]
-
-
 def _load(variant: str, users: int, ops: float, half_width: float) -> Measurement:
     rate = Metric(ops, "requests/s", ops - half_width, ops + half_width)
     return Measurement("http", variant, {"users": users}, "ok", metrics={"ops_per_s": rate})
 
 
-def test_an_http_comparison_is_summed_up_over_every_point():
-    ms = [
-        _load("litestar", 8, 1200, 20),
-        _load("fastapi", 8, 1000, 20),  # apart: clearly more
-        _load("litestar", 64, 1010, 50),
-        _load("fastapi", 64, 1000, 50),  # overlapping
-    ]
-    # a run stored before the per-slice rates were kept: only the rates' own CIs are known
-    assert _across("litestar", "fastapi", ms, {}) == (
-        "- **litestar vs fastapi**: litestar served 1.01-1.20x the requests/s of fastapi over "
-        "2 points; clearly more at 1; 95% CIs overlap at 1."
+def _f(users: int, value: float, low: float | None, high: float | None) -> Finding:
+    direction = 0 if low is None or high is None else (low > 1) - (high < 1)
+    return Finding("litestar", "fastapi", (("users", users),), 0.0, value, low, high, direction,
+                   "requests/s")  # fmt: skip
+
+
+def test_an_http_comparison_is_summed_up_over_every_point_read_forward():
+    order = {"users": [8, 64, 512]}
+    found = [_f(8, 1.20, 1.1, 1.3), _f(64, 1.01, 0.95, 1.07)]
+    assert pair_line("litestar", "fastapi", found, order) == (
+        "- **litestar vs fastapi**: litestar is 1.20x (95% CI 1.10-1.30) faster at users=8; no "
+        "significant difference at users=64."
     )
-    assert _across("litestar", "granian", ms, {}) is None
+    # fastapi ahead where litestar was behind: named first, never "0.67x faster"
+    found = [_f(8, 1.20, 1.1, 1.3), _f(64, 1.01, 0.95, 1.07), _f(512, 0.5, 0.4, 0.6)]
+    assert pair_line("litestar", "fastapi", found, order) == (
+        "- **litestar vs fastapi**: litestar is 1.20x (95% CI 1.10-1.30) faster at users=8; no "
+        "significant difference at users=64; fastapi is 2.00x (95% CI 1.67-2.50) faster at "
+        "users=512. The lead changes between users=8 and users=512."
+    )
+    assert pair_line("litestar", "fastapi", [_f(8, 0.5, 0.4, 0.6)], order) == (
+        "- **fastapi is 2.00x (95% CI 1.67-2.50) faster than litestar** at the one point."
+    )
 
 
 def _slices(variant: str, users: int, rates: list[float]) -> tuple[Measurement, dict]:
@@ -118,11 +107,6 @@ def test_an_http_comparison_uses_the_ratio_ci_of_the_time_slices():
     noisy_l, s3 = _slices("litestar", 64, [900, 1120, 1010, 950, 1070])
     noisy_f, s4 = _slices("fastapi", 64, [1000, 980, 1020, 1010, 990])
     samples = {**s1, **s2, **s3, **s4}
-    ms = [steady_l, steady_f, noisy_l, noisy_f]
-    assert _across("litestar", "fastapi", ms, samples) == (
-        "- **litestar vs fastapi**: litestar served 1.01-1.20x the requests/s of fastapi over "
-        "2 points; clearly more at 1; no significant difference at 1."
-    )
     clear = compare_rates(samples, steady_l, steady_f)
     assert clear is not None and clear.ratio is not None and clear.direction == 1
     assert 1.0 < clear.ratio.ci_low < 1.2 < clear.ratio.ci_high < 1.25
@@ -196,7 +180,7 @@ def test_the_bytes_note_prices_each_mb_sent_beyond_the_round_trips():
 
 
 def test_many_grid_points_fold_their_tables_under_the_verdicts(tmp_path):
-    from harness.report.document import render
+    from harness.report.document import render_pages
     from harness.report.latency import FOLD_POINTS
     from harness.results.records import RunRecord, ScenarioRecord
 
@@ -216,7 +200,7 @@ def test_many_grid_points_fold_their_tables_under_the_verdicts(tmp_path):
                                 {"fast": "", "slow": ""})  # fmt: skip
         run = RunRecord("r", "2026-11-26T00:00:00Z", "quick", {}, {}, scenarios=[record],
                         measurements=ms, partial=False)  # fmt: skip
-        return render(run, {}, tmp_path)
+        return "\n".join(render_pages(run, {}, tmp_path).values())
 
     few, many = run_with(FOLD_POINTS), run_with(FOLD_POINTS + 1)
     assert "<details><summary>" not in few and "#### rows=4" in few
@@ -352,7 +336,7 @@ def test_still_rising_says_whether_the_largest_pool_was_past_the_clients():
 
 
 def test_peak_memory_gets_its_columns_and_a_verdict_with_the_time_beside_it(tmp_path):
-    from harness.report.document import render
+    from harness.report.document import render_pages
     from harness.results.records import RunRecord, ScenarioRecord
 
     def m(variant: str, median_us: float, heap: float) -> Measurement:
@@ -372,7 +356,7 @@ def test_peak_memory_gets_its_columns_and_a_verdict_with_the_time_beside_it(tmp_
           m("lean", 78_000.0, 10_000_000.0)]  # fmt: skip
     run = RunRecord("r", "2026-11-26T00:00:00Z", "quick", {}, {}, scenarios=[record],
                     measurements=ms, partial=False)  # fmt: skip
-    text = render(run, {}, tmp_path)
+    text = "\n".join(render_pages(run, {}, tmp_path).values())
     assert (
         "- **Memory at rows=10000**: stream held 4.6x less Python heap at its peak than keep "
         "(2.66 MB vs 12.3 MB per operation) but was 1.74x slower (median 134 ms vs 77 ms)."
@@ -420,7 +404,7 @@ def test_a_client_bound_knee_is_said_to_be_no_pool_answer():
 
 
 def test_the_pool_sizing_section_says_what_a_request_is(tmp_path):
-    from harness.report.document import render
+    from harness.report.document import render_pages
     from harness.results.records import RunRecord
     from harness.run import Plan, scenario_record
     from harness.scenario.registry import discover
@@ -430,5 +414,5 @@ def test_the_pool_sizing_section_says_what_a_request_is(tmp_path):
 
     record = scenario_record(Plan(pool, tuple(pool.variants.values()), pool.quick), "quick")
     run = RunRecord("r", "2026-12-02T00:00:00Z", "quick", {}, {}, scenarios=[record], partial=False)
-    text = render(run, {}, tmp_path)
+    text = "\n".join(render_pages(run, {}, tmp_path).values())
     assert "Each client runs a short request again and again: read a user and their 10" in text

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from report_pages import report_text
 
 from harness.cli import main
 from harness.errors import UserError
@@ -98,7 +99,7 @@ def test_the_command_line_refuses_a_second_run_in_one_line_and_starts_nothing(
         (folder,) = list((tmp_path / "out").iterdir())
         run = json.loads((folder / "run.json").read_text())
         assert run["concurrent_runs"] == ["20261202T000000Z-0000000"]
-        report = (folder / "report.md").read_text()
+        report = report_text(folder)
         assert (
             "**Other patternbench runs shared this machine** (20261202T000000Z-0000000)" in report
         )
@@ -119,4 +120,4 @@ def test_a_scenario_whose_every_variant_failed_is_failed_and_exits_1(tmp_path, c
     run = json.loads((folder / "run.json").read_text())
     (record,) = run["scenarios"]
     assert record["status"] == "failed" and "every variant failed" in record["error"]
-    assert "> **This scenario failed**: every variant failed" in (folder / "report.md").read_text()
+    assert "> **This scenario failed**: every variant failed" in report_text(folder)

@@ -14,6 +14,7 @@ from harness.scenario.grid import Params
 sys.path.insert(0, str(Path(__file__).parents[1] / "scenarios_fixture"))
 import itertools
 
+from report_pages import report_text
 from wrong_answers import scenario
 
 FIXTURE_DIR = Path(__file__).parents[1] / "scenarios_fixture"
@@ -195,7 +196,7 @@ def test_a_variant_answering_from_memory_is_flagged_and_never_fastest(tmp_path):
     assert cheat["detail"].startswith("answered without the database"), cheat["detail"]
     assert cheat["metrics"]["median_us"]["value"] < honest["metrics"]["median_us"]["value"]
     assert cached["detail"] == "" and cached["is_best"]  # declared: it may win, and is labelled
-    report = (folder / "report.md").read_text()
+    report = report_text(folder)
     assert "- **Not ranked**: memorised at n=50: answered without the database" in report
     from harness.results.store import load_run, stored_samples
 
@@ -267,7 +268,4 @@ def test_the_garbage_collector_mode_is_chosen_recorded_and_stated(tmp_path):
     assert code == 0
     (folder,) = list(tmp_path.iterdir())
     assert json.loads((folder / "run.json").read_text())["gc"] == "default"
-    assert (
-        "- **Garbage collector**: Python's default (`--gc default`)"
-        in (folder / "report.md").read_text()
-    )
+    assert "- **Garbage collector**: Python's default (`--gc default`)" in report_text(folder)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from report_pages import report_text
 
 from harness.cli import main
 from harness.results.records import Metric
@@ -152,7 +153,7 @@ def test_a_toy_runner_registered_in_the_table_runs_end_to_end(tmp_path, monkeypa
     with np.load(run_dir / "samples.npz") as samples:
         assert len(samples.files) == len(timed)
         assert all(samples[name].size == 5 for name in samples.files)  # the quick profile's calls
-    assert (run_dir / "report.md").read_text().count("toy_question") >= 1
+    assert report_text(run_dir).count("toy_question") >= 1
 
 
 def test_a_scenario_naming_an_unknown_runner_is_one_line(tmp_path, capsys):

@@ -2,9 +2,11 @@
 
 import itertools
 import json
+import re
 
 import numpy as np
 import pytest
+from report_pages import report_text
 
 from harness.cli import main
 from harness.measure.ceilings import (
@@ -125,9 +127,10 @@ def test_with_pgbench_the_report_has_the_native_rows_and_ratios(tmp_path):
     assert not any(m["is_best"] for m in natives), "a native ceiling is never the best variant"
     orm = next(m for m in run["measurements"] if m["variant"] == "orm_entities")["metrics"]
     assert {"ratio_to_pgbench_prepared", "ratio_to_asyncpg_fetch", "cold_us"} <= set(orm)
-    text = (folder / "report.md").read_text()
+    text = report_text(folder)
     assert "| *pgbench_prepared* (native ceiling) |" in text
-    assert "× asyncpg_fetch" in text and "× pgbench_prepared" in text
+    assert "| vs asyncpg_fetch |" in text and "| vs pgbench_prepared |" in text
+    assert re.search(r"\| \d+\.\d+x slower \(\d+\.\d+-\d+\.\d+\) \|", text)  # read forward
 
 
 def test_the_native_ceiling_takes_its_turns_in_the_variants_rounds(server, dataset):

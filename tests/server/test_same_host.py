@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from report_pages import report_text
 
 from harness.cli import main
 from harness.processes import PROJECT_ROOT, all_cpus
@@ -135,11 +136,11 @@ def test_the_report_says_when_a_same_host_server_shared_the_cpus_unpinned(neighb
             "--grid", "rows=1", "--variant", "core_select", "--out"]  # fmt: skip
     assert main([*args, str(tmp_path / "shared")]) == 0
     (folder,) = list((tmp_path / "shared").iterdir())
-    report = (folder / "report.md").read_text()
+    report = report_text(folder)
     assert "the server runs on this machine and shares its CPUs with the suite, unpinned" in report
     assert main([*args, str(tmp_path / "pinned"), "--pin-cores"]) == 0
     (folder,) = list((tmp_path / "pinned").iterdir())
     run = json.loads((folder / "run.json").read_text())
     assert "pinned by --pin-cores" in run["server"]["settings"]["cpu_affinity"]
-    report = (folder / "report.md").read_text()
+    report = report_text(folder)
     assert "unpinned" not in report and "pinned by --pin-cores" in report
