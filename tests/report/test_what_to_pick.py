@@ -88,3 +88,38 @@ def _ratios(text: str) -> list[str]:
     import re
 
     return re.findall(r"(\d+(?:\.\d+)?)(?:-\d+(?:\.\d+)?)?x(?: \(95% CIs? [\d.-]+\))? faster", text)
+
+
+def test_comparisons_csv_has_every_pair_at_every_point_read_forward(tmp_path):
+    import csv
+    import io
+
+    from harness.report.document import section_for
+    from harness.report.findings import comparisons_csv, pair_findings
+
+    run, samples = _run(QUICK)
+    record = next(r for r in run.scenarios if r.name == "pool_sizing")
+    ms = [m for m in run.measurements if m.scenario == "pool_sizing"]
+    part = ScenarioPart(run, record, ms, tmp_path, samples)
+    contest = section_for("throughput").contest
+    assert contest is not None
+    found = pair_findings(part, contest)
+    rows = list(
+        csv.DictReader(
+            io.StringIO(comparisons_csv(run.run_id, [("pool_sizing", f) for f in found]).decode())
+        )
+    )
+    clients = dict(record.axes)["clients"]
+    assert len(rows) == len(record.comparisons) * len(clients)
+    for row in rows:
+        assert row["faster"] in (row["first"], row["second"], "")
+        assert float(row["times_faster"]) >= 1.0
+        low, high = float(row["ci_low"]), float(row["ci_high"])
+        assert low <= float(row["times_faster"]) <= high
+        assert (row["faster"] == "") == (
+            low <= 1.0 <= high
+        )  # no winner exactly when the CI holds 1
+    overflow = next(
+        r for r in rows if r["second"] == "queuepool_overflow" and r["grid_point"] == "clients=128"
+    )
+    assert overflow["faster"] == "queuepool_overflow" and float(overflow["first_over_second"]) < 1
