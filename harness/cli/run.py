@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 
@@ -87,7 +89,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         finally:
             run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
             folder.save(run)
-            write_report(folder.path)
+            _report(folder.path, run, console)
     for table in summary_tables(run):
         console.print(table)
     console.print(f"Results: {folder.path}/report.md  ({time.monotonic() - started:.0f} s)")
@@ -100,6 +102,26 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if problems:
         console.print(f"[red]Exit code 1[/red]: {'; '.join(problems)}")
     return 1 if problems or failed else 0
+
+
+def _report(path: Path, run: RunRecord, console: Console) -> None:
+    """Writes the report, also for an interrupted run (marked partial); when that cannot be
+    done (interrupted again, or an error), says the one command that builds it later."""
+    try:
+        write_report(path)
+    except BaseException as exc:
+        why = (
+            "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        )
+        sys.stderr.write(
+            f"patternbench: the report was not written ({why}); the results are kept: build "
+            f"it with `patternbench report {path}`\n"
+        )
+        raise
+    if run.interrupted:
+        sys.stderr.write(
+            f"patternbench: partial report of what was measured: {path / 'report.md'}\n"
+        )
 
 
 def _new_run(

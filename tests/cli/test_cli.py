@@ -470,6 +470,7 @@ def test_interrupting_a_run_stops_postgres_and_keeps_partial_results(tmp_path, s
     run = json.loads((run_dir / "run.json").read_text())
     assert run["partial"] is True and run["interrupted"]
     assert (run_dir / "report.md").read_text().count("Partial run") == 1
+    assert f"partial report of what was measured: {run_dir / 'report.md'}" in err
     assert (earlier / "run.json").read_text() == "{}", "an earlier run is never touched"
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
 
