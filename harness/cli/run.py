@@ -15,7 +15,7 @@ from harness.cli.signals import StopRequest, Terminated
 from harness.errors import ServerGone
 from harness.measure import machine
 from harness.measure.netem import achieved_rtts
-from harness.report.console import RunProgress, summary_tables
+from harness.report.console import RunProgress, summary_tables, what_to_pick
 from harness.report.document import write_report
 from harness.report.units import duration, rtt_text
 from harness.results.records import RunRecord
@@ -92,6 +92,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             _report(folder.path, run, console)
     for table in summary_tables(run):
         console.print(table)
+    if (picks := what_to_pick(folder.path)) is not None:
+        console.print(picks)
     console.print(f"Results: {folder.path}/report.md  ({time.monotonic() - started:.0f} s)")
     problems = run.problems()
     if run.concurrent_runs:

@@ -11,6 +11,7 @@ from rich.console import Console
 from harness.data.dataset import DatasetSpec, ensure_dataset
 from harness.errors import UserError
 from harness.measure import machine
+from harness.report.console import what_to_pick
 from harness.report.document import write_report
 from harness.results.store import find_run, write_atomic
 from harness.runners.base import PROFILE_NAMES
@@ -34,7 +35,9 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     path = write_report(find_run(args.run_dir, args.out))
-    console.print(f"Report rebuilt: {path}")
+    if (picks := what_to_pick(path.parent)) is not None:
+        console.print(picks)
+    console.print(f"Report rebuilt: {path} (one page per scenario beside it)")
     return 0
 
 

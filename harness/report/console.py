@@ -1,8 +1,12 @@
-"""What the user sees while a run goes: a progress bar with an ETA, notes, the summary table."""
+"""What the user sees while a run goes: a progress bar with an ETA, notes, the summary table,\nand what to pick at the end."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.progress import (
     BarColumn,
     Progress,
@@ -52,6 +56,17 @@ class RunProgress:
 
     def note(self, message: str) -> None:
         self.progress.console.print(f"[dim]·[/dim] {message}", highlight=False)
+
+
+def what_to_pick(folder: Path) -> Markdown | None:
+    """report.md's What to pick section, for the terminal (None when the report has none)."""
+    text = (folder / "report.md").read_text() if (folder / "report.md").is_file() else ""
+    start = text.find("\n## What to pick\n")
+    if start < 0:
+        return None
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end > 0 else None]
+    return Markdown(re.sub(r"\]\(#[^)]*\)", "]", section).replace("**[", "**").replace("]**", "**"))
 
 
 def summary_tables(run: RunRecord) -> list[Table]:

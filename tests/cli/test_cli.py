@@ -281,7 +281,7 @@ def test_report_shows_lazy_statement_counts_and_verdicts(finished_run):
     assert "### Verdicts" in text and "selectinload vs lazy" in text
 
 
-def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monkeypatch):
+def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monkeypatch, capsys):
     copy = tmp_path / finished_run.name
     shutil.copytree(finished_run, copy)
     original = report_text(copy)
@@ -296,6 +296,8 @@ def test_report_is_rebuilt_from_stored_files_alone(finished_run, tmp_path, monke
 
     monkeypatch.setattr(psycopg, "connect", no_database)
     assert main(["report", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert "What to pick" in out and "selectinload" in out  # said in the terminal too
     assert report_text(copy) == original
     assert (copy / "measurements.csv").read_text() == table
     assert (copy / "comparisons.csv").read_text() == comparisons
