@@ -15,7 +15,14 @@ from harness.measure.statements import unranked
 from harness.report.part import ScenarioPart
 from harness.report.units import rtt_text
 from harness.results.rates import compare_rates
-from harness.results.records import AxisValue, Measurement, Metric, ScenarioRecord, point_label
+from harness.results.records import (
+    AxisValue,
+    Measurement,
+    Metric,
+    ScenarioRecord,
+    distinct_points,
+    point_label,
+)
 from harness.results.stats import Ratio, is_unstable
 
 Where = tuple[tuple[str, AxisValue], ...]
@@ -220,6 +227,18 @@ class Group:
     @property
     def label(self) -> str:
         return point_label({k: v for k, v in self.where if k != RTT_AXIS}, self.rtt_ms)
+
+
+def point_groups(part: ScenarioPart) -> list[Group]:
+    """Each grid point at each rtt: its variants compete (latency, and HTTP apps)."""
+    several = len(part.rtts) > 1
+    groups = []
+    for rtt in part.rtts:
+        mine = part.at(rtt)
+        for params in distinct_points(mine):
+            members = tuple(m for m in mine if m.params == params)
+            groups.append(Group(where(members[0], several), rtt, members))
+    return groups
 
 
 @dataclass(frozen=True)

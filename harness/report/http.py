@@ -12,9 +12,9 @@ from harness.report.findings import (
     Group,
     comparison_pairs,
     pair_findings,
+    point_groups,
     rate_finding,
     rate_speed,
-    where,
 )
 from harness.report.part import ScenarioPart
 from harness.report.pick import Order, axis_order, pair_line
@@ -29,23 +29,11 @@ from harness.results.records import (
 )
 
 
-def _groups(part: ScenarioPart) -> list[Group]:
-    """Each grid point at each rtt: its apps compete."""
-    several = len(part.rtts) > 1
-    groups = []
-    for rtt in part.rtts:
-        mine = part.at(rtt)
-        for params in distinct_points(mine):
-            members = tuple(m for m in mine if m.params == params)
-            groups.append(Group(where(members[0], several), rtt, members))
-    return groups
-
-
 def _versus(part: ScenarioPart, group: Group, a: Measurement, b: Measurement) -> Finding | None:
     return rate_finding(part, group, a, b, "requests/s")
 
 
-CONTEST = Contest(_groups, _versus, rate_speed)
+CONTEST = Contest(point_groups, _versus, rate_speed)
 
 
 def ops_cell(m: Measurement | None) -> str:

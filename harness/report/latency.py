@@ -18,8 +18,8 @@ from harness.report.findings import (
     from_ratio,
     left_out,
     pair_findings,
+    point_groups,
     slower_cell,
-    where,
 )
 from harness.report.part import ScenarioPart
 from harness.report.rechecks import rechecked_line
@@ -62,18 +62,6 @@ FOLD_POINTS = 4  # more per-point tables than this are folded into a <details> b
 SEED = 7  # with the scenario, pair and point: each ratio's bootstrap draws its own numbers
 
 
-def _groups(part: ScenarioPart) -> list[Group]:
-    """Each grid point at each rtt: its variants compete."""
-    several = len(part.rtts) > 1
-    groups = []
-    for rtt in part.rtts:
-        mine = part.at(rtt)
-        for params in distinct_points(mine):
-            members = tuple(m for m in mine if m.params == params)
-            groups.append(Group(where(members[0], several), rtt, members))
-    return groups
-
-
 def _versus(part: ScenarioPart, group: Group, a: Measurement, b: Measurement) -> Finding | None:
     """b's median over a's (above 1: a is faster), resampled by session, paired: both were
     measured in the same sessions."""
@@ -93,7 +81,7 @@ def _speed(m: Measurement) -> float | None:
     return 1.0 / median.value if median is not None and median.value > 0 else None
 
 
-CONTEST = Contest(_groups, _versus, _speed)
+CONTEST = Contest(point_groups, _versus, _speed)
 
 
 def number(value: float) -> str:
