@@ -55,6 +55,8 @@ def span(found: Sequence[Finding]) -> str:
     if len(cis) == len(found):
         lo, hi = min(c[0] for c in cis), max(c[1] for c in cis)
         text += f" (95% CI{'s' * (len(found) > 1)} {lo:.2f}-{hi:.2f})"
+    elif not cis:  # runs that kept too few time slices: the two rates' own CIs decided
+        text += " (the two sides' 95% CIs apart)"
     return text
 
 
@@ -108,6 +110,85 @@ def explain(items: Sequence[tuple[Where, str]], order: Order) -> tuple[str, Segm
     return best
 
 
+def _cube_part(axis: str, values: list[AxisValue], measured: list[AxisValue]) -> str:
+    """One axis of a region: `users=1`, `users from 20`, `users up to 20`, `nesting=comments`."""
+    if len(values) == 1:
+        return _value(axis, values[0])
+    if _numeric(measured):
+        first, last = measured.index(values[0]), measured.index(values[-1])
+        if last - first + 1 == len(values):  # contiguous along the axis
+            name = "rtt" if axis == RTT_AXIS else axis
+            shown = [rtt_text(float(v)) if axis == RTT_AXIS else str(v) for v in values]
+            if first == 0:
+                return f"{name} up to {shown[-1]}"
+            if last == len(measured) - 1:
+                return f"{name} from {shown[0]}"
+            return f"{name} {shown[0]}-{shown[-1]}"
+    return f"{axis}={', '.join(map(str, values))}"
+
+
+def cubes(items: Sequence[tuple[Where, str]], order: Order) -> dict[str, str] | None:
+    """Where each winner leads when no single axis decides it: the smallest region of the grid
+    (a set of values per axis) holding all of its points, when no other winner's point lies
+    in it; said with how many of the region's points it won. None when regions overlap."""
+    winners = [c for c in dict.fromkeys(cls for _, cls in items) if c != TIE]
+    regions: dict[str, str] = {}
+    for cls in winners:
+        mine = [dict(w) for w, c in items if c == cls]
+        cube = {
+            a: [v for v in vals if any(p.get(a) == v for p in mine)] for a, vals in order.items()
+        }
+        proper = {
+            a: v
+            for a, v in cube.items()
+            if len(v) < len([x for x in order[a] if any(dict(w).get(a) == x for w, _ in items)])
+        }
+        if not proper:
+            return None
+        inside = [c for w, c in items if all(dict(w).get(a) in v for a, v in proper.items())]
+        if any(c not in (cls, TIE) for c in inside):
+            return None
+        text = " · ".join(_cube_part(a, v, order[a]) for a, v in proper.items())
+        k = len(mine)
+        regions[cls] = (
+            f"at {text} ({k} of the {len(inside)} points there)"
+            if len(inside) > k
+            else f"at {text} ({_count(k)})"
+        )
+    return regions
+
+
+MOSTLY = 0.75  # share of points an axis must sort right to describe a comparison "mostly"
+
+
+def explain_mostly(
+    found: Sequence[Finding], order: Order
+) -> tuple[str, list[tuple[str, list[AxisValue], list[Finding]]]] | None:
+    """The axis along which the winner (or a tie) is the same for most points of each value:
+    runs of values with their majority class and the findings that agree, when they cover at
+    least MOSTLY of the points and more than one class leads somewhere; else None."""
+    best: tuple[int, str, list[tuple[str, list[AxisValue], list[Finding]]]] | None = None
+    for axis, values in order.items():
+        runs: list[tuple[str, list[AxisValue], list[Finding]]] = []
+        for value in values:
+            here = [f for f in found if dict(f.where).get(axis) == value]
+            if not here:
+                continue
+            cls, _ = Counter(f.winner or TIE for f in here).most_common(1)[0]
+            agree = [f for f in here if (f.winner or TIE) == cls]
+            if runs and runs[-1][0] == cls:
+                runs[-1][1].append(value)
+                runs[-1][2].extend(agree)
+            else:
+                runs.append((cls, [value], agree))
+        covered = sum(len(agree) for _, _, agree in runs)
+        if len({cls for cls, _, _ in runs}) < 2 or covered < MOSTLY * len(found):
+            continue
+        if best is None or covered > best[0]:
+            best = (covered, axis, runs)
+    return None if best is None else (best[1], best[2])
+
+
 def _where(axis: str, segments: Segments, cls: str) -> str:
     measured = [v for _, values in segments for v in values]
     return " and ".join(region(axis, values, measured) for c, values in segments if c == cls)
@@ -148,12 +229,33 @@ def pair_line(first: str, second: str, found: Sequence[Finding], order: Order) -
             where = _where(axis, segments, cls)
             parts.append(_class_text(cls, by_class[cls], where))
         return head + "; ".join(parts) + "." + _change(axis, segments)
+    regions = cubes([(f.where, f.winner or TIE) for f in counted], order)
+    if regions is not None:
+        for cls in regions:
+            parts.append(_class_text(cls, by_class[cls], regions[cls]))
+        if TIE in classes:
+            parts.append(f"no significant difference at the other {_count(classes[TIE])}")
+        return head + "; ".join(parts) + "."
+    mostly = explain_mostly(counted, order)
+    if mostly is not None:
+        axis, runs = mostly
+        measured = [v for _, values, _ in runs for v in values]
+        for cls, values, mine in runs:
+            held = sum(1 for f in counted if dict(f.where).get(axis) in values)
+            where = f"{region(axis, values, measured)} ({len(mine)} of the {held} points there)"
+            parts.append(_class_text(cls, mine, where))
+        off = n - sum(len(mine) for _, _, mine in runs)
+        return head + "; ".join(parts) + f"; {_count(off)} went the other way."
     for cls, count in classes.most_common():
         where = f"at {count} of {n} points"
         if cls != TIE and count <= 2:
             where += f" ({_points([f.where for f in by_class[cls]])})"
         parts.append(_class_text(cls, by_class[cls], where))
-    return head + "; ".join(parts) + "; no single axis decides it."
+    return head + "; ".join(parts) + "; no single region of the grid decides it."
+
+
+def _count(n: int) -> str:
+    return "1 point" if n == 1 else f"{n} points"
 
 
 def _every(n: int) -> str:
