@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.data.dataset import DatasetSpec
     from harness.data.domain import Base, Comment, Post, User
+    from harness.data.own_tables import OwnTables
     from harness.measure.ceilings import NativeQuery, NativeReference, PsqlCopy
     from harness.runners.http.appserver import AppPlan
     from harness.runners.http.runner import ParityRequest
@@ -36,6 +37,7 @@ _EXPORTS = {
     "User": "harness.data.domain",
     "Post": "harness.data.domain",
     "Comment": "harness.data.domain",
+    "OwnTables": "harness.data.own_tables",
     "NativeQuery": "harness.measure.ceilings",
     "NativeReference": "harness.measure.ceilings",
     "PsqlCopy": "harness.measure.ceilings",
@@ -55,6 +57,7 @@ __all__ = [
     "Grid",
     "NativeQuery",
     "NativeReference",
+    "OwnTables",
     "Params",
     "ParityRequest",
     "PoolPlan",

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from harness.data.dataset import DatasetSpec, ensure_dataset
+from harness.data.own_tables import ensure_own_tables
 from harness.errors import ServerGone, UserError
 from harness.measure.ceilings import shipped_binary
 from harness.measure.interference import Interference, OutsideCpu
@@ -156,6 +157,11 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
         )
     info = ensure_dataset(target, spec, rc.on_note)
     rc.on_note(info.summary())
+    if plan.scenario.own_tables is not None:
+        own = ensure_own_tables(
+            target, plan.scenario.name, plan.scenario.own_tables, spec, rc.on_note
+        )
+        rc.on_note(own.summary())
     run.scenarios[index] = _replace(
         run.scenarios[index],
         dataset=info.describe(),

@@ -254,6 +254,8 @@ def ensure_dataset(
                 # CASCADE: scenario tables (e.g. pb_bulk_posts) keep foreign keys to ours
                 conn.execute(f"DROP TABLE IF EXISTS {table.name} CASCADE")
             conn.execute("DELETE FROM pb_dataset WHERE name = 'shared'")
+            # the CASCADE took scenarios' own tables' foreign keys with it: they are filled anew
+            conn.execute("UPDATE pb_dataset SET fingerprint = 'stale' WHERE name LIKE 'tables:%'")
             conn.execute("SET LOCAL synchronous_commit = off")
             for table in Base.metadata.sorted_tables:
                 conn.execute(_ddl(CreateTable(table, include_foreign_key_constraints=[])))
@@ -284,16 +286,22 @@ def ensure_dataset(
     )
 
 
-def _already_loaded(
-    conn: psycopg.Connection[Any], spec: DatasetSpec, target: ServerTarget
-) -> DatasetInfo | None:
-    """What is there when the database holds exactly `spec`; None when it must be loaded. Tables
-    of the dataset's names that patternbench did not create are refused, never dropped."""
+def create_registry(conn: psycopg.Connection[Any]) -> None:
+    """The table that says what patternbench loaded in this schema: the shared dataset (name
+    'shared') and each scenario's own tables ('tables:<scenario>'), with their fingerprints."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS pb_dataset (name text PRIMARY KEY, fingerprint text NOT NULL, "
         "spec jsonb NOT NULL, counts jsonb NOT NULL, seconds double precision NOT NULL, "
         "loaded_at timestamptz NOT NULL DEFAULT now())"
     )
+
+
+def _already_loaded(
+    conn: psycopg.Connection[Any], spec: DatasetSpec, target: ServerTarget
+) -> DatasetInfo | None:
+    """What is there when the database holds exactly `spec`; None when it must be loaded. Tables
+    of the dataset's names that patternbench did not create are refused, never dropped."""
+    create_registry(conn)
     row = conn.execute(
         "SELECT fingerprint, counts FROM pb_dataset WHERE name = 'shared'"
     ).fetchone()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.data.dataset import DatasetSpec, ensure_dataset
+from harness.data.own_tables import ensure_own_tables, prepare_point
 from harness.errors import ServerGone, UserError, describe_error
 from harness.pytest_plugin.clock import AwaitedClock
 from harness.pytest_plugin.plan import CaseSpec
@@ -43,17 +44,31 @@ class BenchSession:
         self.clock = AwaitedClock()
         self._loaded: str | None = None  # fingerprint of the dataset now on the server
         self._checks: dict[tuple[str, Params], AnswerCheck] = {}
+        self._own_filled: set[tuple[str, str]] = set()  # (scenario, fingerprint) filled here
 
     def dataset(self, spec: DatasetSpec) -> DatasetSpec:
         """Makes sure `spec` is what the server holds (loads it when it is not)."""
         if self._loaded != spec.fingerprint:
             self._loaded = None
+            self._own_filled.clear()  # reloading the shared tables makes own tables stale
             try:
                 ensure_dataset(self.target, spec)
             except UserError as exc:  # e.g. foreign tables where the data would go
                 pytest.exit(f"patternbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
             self._loaded = spec.fingerprint
         return spec
+
+    def own_tables(self, scenario: Scenario, spec: DatasetSpec) -> None:
+        """Makes sure the scenario's own tables are on the server for `spec` (fills them once)."""
+        if scenario.own_tables is None:
+            return
+        key = (scenario.name, scenario.own_tables.fingerprint(spec))
+        if key not in self._own_filled:
+            try:
+                ensure_own_tables(self.target, scenario.name, scenario.own_tables, spec)
+            except UserError as exc:
+                pytest.exit(f"patternbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+            self._own_filled.add(key)
 
     def check_at(self, scenario: Scenario, params: Params) -> AnswerCheck:
         """The answer check of one grid point, its reference variant already checked."""
@@ -62,9 +77,11 @@ class BenchSession:
             check = AnswerCheck(scenario, self.target)
             reference = scenario.variants[scenario.reference]
             spec = self.dataset(scenario.dataset_for(self.profile))
+            self.own_tables(scenario, spec)
             with point_context(self.target, params, spec) as ctx:
 
                 def answer() -> Any:
+                    prepare_point(self.target, scenario.own_tables, params)
                     if scenario.setup_point is not None:
                         scenario.setup_point(ctx)
                     if scenario.setup_op is not None:
@@ -140,8 +157,10 @@ class PatternCase:
         answered: list[Any] = []
 
         def answer() -> Any:
-            if not self._point_ready and self.scenario.setup_point is not None:
-                self.scenario.setup_point(self.ctx)
+            if not self._point_ready:
+                prepare_point(self.session.target, self.scenario.own_tables, self.params)
+                if self.scenario.setup_point is not None:
+                    self.scenario.setup_point(self.ctx)
             self._point_ready = True
             if self.scenario.setup_op is not None:
                 self.scenario.setup_op(self.ctx)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from harness.data.own_tables import prepare_point
 from harness.errors import describe_error
 from harness.results.records import Measurement, Metric
 from harness.scenario.answers import Checked, Rechecked
@@ -239,12 +240,13 @@ def frozen_gc(mode: str = "freeze") -> Iterator[None]:
 
 
 def set_up_point(job: PointJob, ctx: Context, outcomes: Mapping[str, VariantOutcome]) -> bool:
-    """The scenario's `setup_point`, once per grid point; when it fails, every variant of the
-    point failed with the reason (the run goes on) and False is returned."""
-    if job.scenario.setup_point is None:
-        return True
+    """The point's own-table indexes (`own_tables.index_axis`) and the scenario's `setup_point`,
+    once per grid point; when either fails, every variant of the point failed with the reason
+    (the run goes on) and False is returned."""
     try:
-        job.scenario.setup_point(ctx)
+        prepare_point(job.direct, job.scenario.own_tables, job.params)
+        if job.scenario.setup_point is not None:
+            job.scenario.setup_point(ctx)
         return True
     except Exception as exc:
         job.direct.raise_if_gone(exc)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from harness.data.dataset import DatasetSpec
+from harness.data.own_tables import OwnTables
 from harness.errors import UserError
 from harness.measure.ceilings import NativeReference
 from harness.scenario.digest import StreamDigest
@@ -88,6 +89,8 @@ class Scenario:
     settings_note: tuple[str, ...] = ()  # server settings the results depend on
     peak_memory: bool = False  # latency: meter each variant's peak memory per operation too
     scratch_tables: tuple[str, ...] = ()  # tables its variants write: dropped when it ends
+    # tables of its own beside the shared domain, filled once per dataset (harness.data.own_tables)
+    own_tables: OwnTables | None = None
     # The throughput runner (runner="throughput"): variants return a harness.runners.pools.PoolPlan;
     # `clients_axis` names the axis with the number of concurrent clients, `connections` the
     # most server connections a grid point may open (checked against max_connections).
@@ -200,3 +203,5 @@ class Scenario:
             )
         if self.chart_x and self.chart_x not in self.quick.names:
             raise ValueError(f"scenario {self.name!r}: chart_x {self.chart_x!r} is not a grid axis")
+        if self.own_tables is not None:
+            self.own_tables.check(self.name, [*self.quick.axes, *self.full.axes])
