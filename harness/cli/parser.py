@@ -142,7 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario to run (repeatable; default all)",
     )
     p.add_argument(
-        "--variant", action="append", metavar="NAME", help="only these variants (repeatable)"
+        "--variant",
+        action="append",
+        metavar="NAME",
+        help="only these variants, and the reference they are checked against (repeatable); "
+        "each must exist in every selected scenario, else the run is refused: select the "
+        "scenarios that have it with --scenario",
     )
     p.add_argument(
         "--profile", choices=PROFILE_NAMES, default="quick", help="grid and timing profile"
@@ -153,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_grid_override,
         default=[],
         metavar="AXIS=V1,V2",
-        help="replace one grid axis's values (repeatable)",
+        help="replace one grid axis's values (repeatable, once per axis: V1,V2 for several; "
+        "an axis given twice is refused); applies to the selected scenarios that have the axis",
     )
     p.add_argument(
         "--out", type=Path, default=Path("results"), metavar="DIR", help="results folder"

@@ -75,24 +75,49 @@ def grid_and_dataset(
     return grid, spec
 
 
+def check_grid_once(grid: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The `--grid` overrides by axis; an axis given twice is refused (not merged, not the last
+    one silently kept)."""
+    overrides: dict[str, str] = {}
+    for name, values in grid:
+        if name in overrides:
+            raise UserError(
+                f"--grid {name} is given twice ({name}={overrides[name]} and {name}={values}); "
+                f"give all its values once, e.g. --grid {name}={overrides[name]},{values}"
+            )
+        overrides[name] = values
+    return overrides
+
+
+def check_variants(chosen: list[Scenario], variants: tuple[str, ...]) -> None:
+    """Every `--variant` is a variant of every chosen scenario: a variant that no chosen scenario
+    has, or that one of them lacks, is refused with that scenario's variants (never dropped)."""
+    for name in dict.fromkeys(variants):
+        having = [s.name for s in chosen if name in s.variants]
+        if not having:
+            known = {v for s in chosen for v in s.variants}
+            raise UserError(f"unknown variant {name!r}; valid: {', '.join(sorted(known))}")
+        for scenario in chosen:
+            if name not in scenario.variants:
+                raise UserError(
+                    f"variant {name!r} is not in scenario {scenario.name!r} (its variants: "
+                    f"{', '.join(scenario.variants)}); a --variant must exist in every selected "
+                    f"scenario, and {name!r} is in: {', '.join(having)} (select with --scenario)"
+                )
+
+
 def build_plans(choice: Choice) -> list[Plan]:
     """The plans of a run, or a UserError naming what is valid."""
     server.check_spec(choice.postgres)
+    overrides = check_grid_once(choice.grid)
     available = registry.discover(list(choice.scenario_paths))
     chosen = registry.select(available, list(choice.scenarios) or None)
-    overrides = dict(choice.grid)
     check_axis_names(chosen, choice.profile, list(overrides))
-    if choice.variants:
-        known = {v for s in chosen for v in s.variants}
-        for name in choice.variants:
-            if name not in known:
-                raise UserError(f"unknown variant {name!r}; valid: {', '.join(sorted(known))}")
+    check_variants(chosen, choice.variants)
     plans = []
     for scenario in chosen:
         grid, dataset = grid_and_dataset(scenario, choice.profile, overrides)
-        wanted = [v for v in choice.variants if v in scenario.variants] or None
-        if choice.variants and not wanted:
-            continue
+        wanted = list(dict.fromkeys(choice.variants)) or None
         variants = tuple(scenario.select_variants(wanted))
         plans.append(Plan(scenario, variants, grid, choice.rtts_ms, choice.options, dataset))
     return plans

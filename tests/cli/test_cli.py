@@ -83,6 +83,13 @@ def _bad_inputs(
     corrupt = tmp / "corrupt"
     corrupt.mkdir()
     (corrupt / "run.json").write_text('{"run_id": "x", "started_at": ')
+    misnamed = tmp / "misnamed"
+    misnamed.mkdir()
+    (misnamed / "mine.py").write_text(
+        "from harness.scenario import Grid, Scenario\n"
+        "my_scenario = Scenario(name='misnamed', question='?', quick=Grid.of(n=[1]), "
+        "full=Grid.of(n=[1]), reference='a')\n"
+    )
     port = _free_port()
     return [
         (
@@ -90,6 +97,18 @@ def _bad_inputs(
             "unknown scenario 'nope'; valid: bulk_insert, http, loading, pool_sizing, reads",
         ),
         (["run", "--variant", "nope"], "unknown variant 'nope'; valid: "),
+        (
+            ["run", "--scenario", "reads", "--scenario", "loading", "--variant", "asyncpg_fetch"],
+            "variant 'asyncpg_fetch' is not in scenario 'loading' (its variants: lazy,",
+        ),
+        (
+            ["run", "--scenario", "loading", "--grid", "users=1", "--grid", "users=20"],
+            "--grid users is given twice (users=1 and users=20)",
+        ),
+        (
+            ["run", "--scenario-path", str(misnamed)],
+            "defines Scenario 'misnamed' as 'my_scenario'",
+        ),
         (
             ["run", "--scenario", "loading", "--grid", "users=many"],
             "grid axis 'users' takes int values",
