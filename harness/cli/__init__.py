@@ -6,48 +6,62 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import importlib
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from harness.cli.check import cmd_check
 from harness.cli.parser import EXIT_USAGE, build_parser
-from harness.cli.run import cmd_run
-from harness.cli.show import cmd_show
 from harness.cli.signals import Terminated, signals_as_exceptions
-from harness.cli.verbs import cmd_clean, cmd_compare, cmd_list, cmd_report, cmd_seed
 from harness.errors import UserError
-from harness.server.provider import SpecError
-from harness.server.redaction import redact_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_INTERRUPTED = 130
-Verb = Callable[[argparse.Namespace, Console], int]
-VERBS: dict[str, Verb] = {
-    "list": cmd_list,
-    "run": cmd_run,
-    "report": cmd_report,
-    "show": cmd_show,
-    "check": cmd_check,
-    "compare": cmd_compare,
-    "seed": cmd_seed,
-    "clean": cmd_clean,
+Verb = Callable[[argparse.Namespace, "Console"], int]
+# verb -> "module:function", imported when the verb runs: `--help`, and every verb, load only
+# what they use (the drivers, SQLAlchemy, numpy, matplotlib... stay out of `--help`)
+VERBS: dict[str, str] = {
+    "list": "harness.cli.listing:cmd_list",
+    "run": "harness.cli.run:cmd_run",
+    "report": "harness.cli.verbs:cmd_report",
+    "show": "harness.cli.show:cmd_show",
+    "check": "harness.cli.check:cmd_check",
+    "compare": "harness.cli.verbs:cmd_compare",
+    "seed": "harness.cli.verbs:cmd_seed",
+    "clean": "harness.cli.verbs:cmd_clean",
 }
+
+
+def verb_handler(verb: str) -> Verb:
+    module, _, name = VERBS[verb].partition(":")
+    handler: Verb = getattr(importlib.import_module(module), name)
+    return handler
+
+
+def _redacted(exc: BaseException) -> str:
+    from harness.server.redaction import redact_text
+
+    return redact_text(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from rich.console import Console
+
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         with signals_as_exceptions() as stop:
             args.stop = stop
-            handler = VERBS[args.verb]
+            handler = verb_handler(args.verb)
             return handler(args, console)
-    except SpecError as exc:  # the server spec is the --postgres option's
-        sys.stderr.write(f"patternbench: error: --postgres {redact_text(str(exc))}\n")
-        return EXIT_USAGE
     except UserError as exc:
-        sys.stderr.write(f"patternbench: error: {redact_text(str(exc))}\n")
+        from harness.server.provider import SpecError
+
+        # the server spec is the --postgres option's
+        where = "--postgres " if isinstance(exc, SpecError) else ""
+        sys.stderr.write(f"patternbench: error: {where}{_redacted(exc)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"

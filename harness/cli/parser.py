@@ -8,10 +8,18 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.report.units import parse_rtt_list
-from harness.runners.base import GC_MODES, PROFILE_NAMES, RunOptions
-from harness.runners.http.appserver import SERVERS
 
 EXIT_USAGE = 2
+
+# The choices and defaults the options show, kept here so that `--help` imports no runner (the
+# runners import the drivers, SQLAlchemy and numpy); tests/cli/test_fast_cli.py checks that
+# they equal the runners' own (harness.runners.base, harness.runners.http.appserver).
+PROFILE_NAMES = ("quick", "full")
+GC_MODES = ("freeze", "default")
+SERVERS = ("uvicorn", "granian")
+DEFAULT_OP_TIMEOUT_S = 60.0  # RunOptions.op_timeout_s
+DEFAULT_MAX_INTERFERENCE = 0.10  # RunOptions.max_interference
+DEFAULT_GC = "freeze"  # RunOptions.gc
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,8 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
-    p = verbs.add_parser("list", help="list scenarios, their variants and grids")
+    p = verbs.add_parser(
+        "list",
+        help="list scenarios, their variants (sync, async; for load scenarios the pool or app) "
+        "and grids (points per profile, and how many each skips)",
+    )
     _add_common(p)
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="import every scenario module again instead of reading the listing kept in the "
+        "cache folder (it is rebuilt anyway when a .py file of harness/, scenarios/ or a "
+        "--scenario-path folder changed)",
+    )
 
     p = verbs.add_parser("run", help="run scenarios and write results/<run-id>/")
     _add_common(p)
@@ -176,28 +195,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--op-timeout",
         type=_non_negative_float,
-        default=RunOptions.op_timeout_s,
+        default=DEFAULT_OP_TIMEOUT_S,
         metavar="S",
         help="any one operation past S seconds FAILS its variant at that grid point and the "
         "run goes on: the server's statement_timeout on the suite's connections, and a "
-        f"client-side bound for work that is not SQL (0: none; default {RunOptions.op_timeout_s:g})",
+        f"client-side bound for work that is not SQL (0: none; default {DEFAULT_OP_TIMEOUT_S:g})",
     )
     p.add_argument(
         "--gc",
         choices=GC_MODES,
-        default=RunOptions.gc,
+        default=DEFAULT_GC,
         help="the garbage collector while latency points run: freeze (what exists before a "
         "point is frozen out of its scans, as long-running servers do after start-up) or "
-        f"default (a default Python process; the ORM's objects cost more) (default {RunOptions.gc})",
+        f"default (a default Python process; the ORM's objects cost more) (default {DEFAULT_GC})",
     )
     p.add_argument(
         "--max-interference",
         type=_non_negative_float,
-        default=RunOptions.max_interference,
+        default=DEFAULT_MAX_INTERFERENCE,
         metavar="CORES",
         help="a grid point during which other work on the machine used more than CORES of one "
         "core (0.10 = 10%%) is marked disturbed, and the report says so "
-        f"(default {RunOptions.max_interference:g})",
+        f"(default {DEFAULT_MAX_INTERFERENCE:g})",
     )
     p.add_argument(
         "--allow-concurrent",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -33,9 +33,12 @@ class StopRequest:
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.signum = signum
         sys.unraisablehook = self._quiet_unraisable
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = None
+        asyncio = sys.modules.get("asyncio")  # not imported: no loop runs (`list`, `--help`)
+        if asyncio is not None:
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+        if loop is None:
             self.raise_if_requested()
         else:
             loop.call_soon_threadsafe(self._raise_from_loop)

@@ -1,39 +1,24 @@
-"""The verbs that need no run loop: list, report, compare, seed, clean (show: its own module)."""
+"""The verbs that need no run loop: report, compare, seed, clean (list and show: their own
+modules). Each imports what it uses when it runs, so that one verb does not pay for another's."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from harness.data.dataset import DatasetSpec, ensure_dataset
 from harness.errors import UserError
-from harness.measure import machine
-from harness.report.console import what_to_pick
-from harness.report.document import write_report
-from harness.results.store import find_run, write_atomic
-from harness.runners.base import PROFILE_NAMES
-from harness.scenario import registry
-from harness.server import provision
 
-
-def cmd_list(args: argparse.Namespace, console: Console) -> int:
-    for scenario in registry.discover(args.scenario_path).values():
-        console.print(f"[bold]{scenario.name}[/bold]: {scenario.question}")
-        for name, variant in scenario.variants.items():
-            ref = " [dim](reference)[/dim]" if name == scenario.reference else ""
-            kind = "async" if variant.is_async else "sync"
-            console.print(f"  {name:24} {kind:5} {variant.description}{ref}")
-        for profile in PROFILE_NAMES:
-            grid = scenario.grid(profile)
-            axes = "; ".join(f"{n}={','.join(map(str, v))}" for n, v in grid.axes)
-            console.print(f"  [dim]{profile}: {axes} ({len(grid)} points)[/dim]")
-    return 0
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from harness.report.console import what_to_pick
+    from harness.report.document import write_report
+    from harness.results.store import find_run
+
     path = write_report(find_run(args.run_dir, args.out))
     if (picks := what_to_pick(path.parent)) is not None:
         console.print(picks)
@@ -43,6 +28,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from harness.report.compare import compare_runs, parse_threshold, render_markdown
+    from harness.results.store import write_atomic
 
     comparison = compare_runs(args.run_a, args.run_b, parse_threshold(args.threshold))
     text = render_markdown(comparison)
@@ -58,6 +44,10 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_seed(args: argparse.Namespace, console: Console) -> int:
+    from harness.data.dataset import DatasetSpec, ensure_dataset
+    from harness.measure import machine
+    from harness.server import provision
+
     base = DatasetSpec()
     cohort_posts = sum(p * u for p, u in base.cohorts)
     filler_users = max(0, (args.posts - cohort_posts + 99) // 100)

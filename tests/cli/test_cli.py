@@ -414,7 +414,8 @@ def test_wrong_variant_is_flagged_in_console_and_report(tmp_path, capsys):
     assert failed and all(r["detail"] == "RuntimeError: boom" for r in failed)
 
 
-def test_list_shows_scenarios_and_variants(capsys):
+def test_list_shows_scenarios_and_variants(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert main(["list", "--scenario-path", str(FIXTURES)]) == 0
     out = capsys.readouterr().out
     assert "loading: How should I load users with their recent activity?" in out

@@ -14,6 +14,12 @@ from harness.scenario import registry
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """`list` keeps its catalogue here, not in the user's cache folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def _scenario(name: str, var: str = "scenario", head: str = "", answer: str = "1") -> str:
     return (
         f"{head}"
