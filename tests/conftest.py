@@ -11,6 +11,7 @@ import pytest
 from harness.data.dataset import DatasetInfo, ensure_dataset
 from harness.measure.statements import StatementProbe
 from harness.results.running import ENV_RUNS_DIR
+from harness.server.cluster_cache import ENV_CACHE
 from harness.server.embedded import EmbeddedPostgres
 from harness.server.target import ServerTarget
 from scenarios.loading import scenario as loading
@@ -19,9 +20,12 @@ from scenarios.loading import scenario as loading
 @pytest.fixture(scope="session", autouse=True)
 def own_run_slots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The session's runs take their slots among themselves, not among the machine's real runs
-    (a `make bench` going on beside `make test` must neither refuse nor be refused by them)."""
+    (a `make bench` going on beside `make test` must neither refuse nor be refused by them),
+    and keep their ready clusters in a cache of their own."""
     mp = pytest.MonkeyPatch()
     mp.setenv(ENV_RUNS_DIR, str(tmp_path_factory.mktemp("run-slots")))
+    # and keep their ready clusters among themselves too, never in the user's cache
+    mp.setenv(ENV_CACHE, str(tmp_path_factory.mktemp("cluster-cache")))
     yield
     mp.undo()
 

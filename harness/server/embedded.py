@@ -22,6 +22,7 @@ import psycopg
 from harness import processes
 from harness.errors import UserError
 from harness.processes import cpu_list
+from harness.server.cluster_cache import ClusterCache, pristine_dataset
 from harness.server.provider import Provider
 from harness.server.target import EMBEDDED_DATABASE, EMBEDDED_SETTINGS, ServerTarget, finish_target
 
@@ -128,13 +129,17 @@ def sweep_stale_workdirs(root: Path | None = None, min_age_s: float = 3600.0) ->
 
 
 class EmbeddedPostgres:
-    """A throwaway cluster: private temp dir, 127.0.0.1 only, pg_stat_statements preloaded."""
+    """A throwaway cluster: private temp dir, 127.0.0.1 only, pg_stat_statements preloaded.
+
+    With `cache` (the default), it starts from a copy of a ready cluster when one is kept
+    (harness.server.cluster_cache), and a run that ends well keeps its cluster for the next."""
 
     def __init__(
         self,
         settings: dict[str, str] | None = None,
         start_timeout_s: float = 60.0,
         pin_cores: bool = True,
+        cache: bool = True,
     ):
         self.settings = {**EMBEDDED_SETTINGS, **(settings or {})}
         self.start_timeout_s = start_timeout_s
@@ -143,6 +148,9 @@ class EmbeddedPostgres:
         self.port: int | None = None
         self.cores = CorePlan.split() if pin_cores else None
         self._client_affinity: set[int] | None = None
+        self.use_cache = cache
+        self.cache: ClusterCache | None = None
+        self.from_cache = False  # started from a kept cluster (else from initdb)
 
     def __enter__(self) -> ServerTarget:
         try:
@@ -151,8 +159,8 @@ class EmbeddedPostgres:
             self.stop()
             raise
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
+        self.stop(keep=exc_type is None)  # an interrupted or failed run keeps nothing
 
     @property
     def log_path(self) -> Path:
@@ -171,10 +179,15 @@ class EmbeddedPostgres:
         data = self._init_cluster(binaries, os_user)
         self._start_server(binaries, data, os_user)
         assert self.port is not None
-        with psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(f"CREATE DATABASE {EMBEDDED_DATABASE}")
+        if not self.from_cache:
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=self.port,
+                user="postgres",
+                dbname="postgres",
+                autocommit=True,
+            ) as conn:
+                conn.execute(f"CREATE DATABASE {EMBEDDED_DATABASE}")
         target = ServerTarget(
             provider="embedded",
             host="127.0.0.1",
@@ -197,15 +210,22 @@ class EmbeddedPostgres:
         return target
 
     def _init_cluster(self, binaries: Path, os_user: str | None) -> Path:
-        """A new data dir in a private temp dir (owned by `os_user`, when running as root)."""
+        """A new data dir in a private temp dir (owned by `os_user`, when running as root):
+        a copy of a kept cluster when there is one, else made by initdb."""
         sweep_stale_workdirs()
         self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         (self.workdir / OWNER_FILE).write_text(str(os.getpid()))
         data = self.workdir / "data"
-        data.mkdir()
         if os_user is not None:
             _open_path_for(binaries / "postgres")
             shutil.chown(self.workdir, user=os_user)
+        if self.use_cache:
+            self.cache = ClusterCache.for_server(binaries / "postgres", self.settings)
+        if self.cache is not None and self.cache.copy_latest(data, os_user):
+            self.from_cache = True
+            return data
+        data.mkdir()
+        if os_user is not None:
             shutil.chown(data, user=os_user)
         subprocess.run(
             [
@@ -275,6 +295,27 @@ class EmbeddedPostgres:
                 time.sleep(0.05)
         return False
 
+    def _ready_to_keep(self) -> str | None:
+        """The dataset fingerprint under which this cluster may be kept, it made ready for it;
+        None when there is no cache, no dataset, or the data changed since it was loaded."""
+        if self.cache is None or self.port is None or self.process is None:
+            return None
+        if self.process.poll() is not None:
+            return None
+        try:
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=self.port,
+                user="postgres",
+                dbname=EMBEDDED_DATABASE,
+                autocommit=True,
+                connect_timeout=5,
+            ) as conn:
+                conn.execute("SET statement_timeout = '30s'")
+                return pristine_dataset(conn)
+        except psycopg.Error:
+            return None
+
     def _terminate(self) -> None:
         proc, self.process = self.process, None
         if proc is None or proc.poll() is not None:
@@ -288,10 +329,14 @@ class EmbeddedPostgres:
             except subprocess.TimeoutExpired:
                 continue
 
-    def stop(self) -> None:
-        """Stops the server and removes its directory; safe to call twice."""
+    def stop(self, keep: bool = False) -> None:
+        """Stops the server and removes its directory; safe to call twice. With `keep`, a
+        cluster whose shared dataset is as loaded goes to the cache instead (never raises)."""
+        fingerprint = self._ready_to_keep() if keep else None
         try:
             self._terminate()
+            if fingerprint is not None and self.cache is not None and self.workdir is not None:
+                self.cache.keep(self.workdir / "data", fingerprint)
         finally:
             if self._client_affinity is not None:
                 os.sched_setaffinity(0, self._client_affinity)

@@ -1,0 +1,112 @@
+"""Ready clusters: a run that ends well keeps its embedded cluster, the next starts from a copy
+and finds its dataset in place; a cluster whose shared rows changed, or a run that failed, keeps
+nothing; scenarios' own tables never carry over; the cache keeps few entries and can be removed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from harness.data.dataset import DatasetSpec, ensure_dataset
+from harness.server.cluster_cache import ENV_CACHE, KEEP_ENTRIES, ClusterCache, remove_cache
+from harness.server.embedded import EmbeddedPostgres, bin_dir
+
+TINY = DatasetSpec(cohorts=((1, 3),), filler_users=2, filler_posts_per_user=1, comments_per_post=1)
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(ENV_CACHE, str(folder))
+    return folder
+
+
+def _entries() -> list[Path]:
+    found = ClusterCache.for_server(bin_dir() / "postgres", EmbeddedPostgres().settings)
+    assert found is not None
+    return found.entries()
+
+
+def _load(spec: DatasetSpec, change: str | None = None) -> bool:
+    """One run on a new embedded server: the dataset ensured (and `change` run); whether the
+    server started from a kept cluster."""
+    server = EmbeddedPostgres(pin_cores=False)
+    with server as target:
+        ensure_dataset(target, spec)
+        if change:
+            with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
+                conn.execute(change)
+    return server.from_cache
+
+
+def test_a_run_that_ends_well_is_kept_and_the_next_starts_from_it(cache):
+    assert _load(TINY) is False
+    (entry,) = _entries()
+    assert entry.name == TINY.fingerprint
+    server = EmbeddedPostgres(pin_cores=False)
+    with server as target:
+        assert server.from_cache
+        info = ensure_dataset(target, TINY)
+        assert info.reused and info.users == TINY.total_users
+        # a private copy: the kept entry is not the running data dir
+        assert server.workdir is not None and not str(server.workdir).startswith(str(cache))
+    assert len(_entries()) == 1
+
+
+def test_changed_rows_or_a_failed_run_keep_nothing(cache):
+    assert _load(TINY, change="UPDATE users SET name = 'x' WHERE id = 1") is False
+    assert _entries() == []
+    assert _load(TINY, change="DELETE FROM comments WHERE id = 1") is False
+    assert _entries() == []
+    assert _load(TINY, change="TRUNCATE comments") is False
+    assert _entries() == []
+    assert _load(TINY, change="CREATE INDEX ix_pb_test_posts_title ON posts (title)") is False
+    assert _entries() == []
+    insert = (
+        "INSERT INTO comments (post_id, author_id, body, created_at) "
+        "SELECT post_id, author_id, body, created_at FROM comments LIMIT 1"
+    )
+    assert _load(TINY, change=insert) is False
+    assert _entries() == []
+    with pytest.raises(RuntimeError), EmbeddedPostgres(pin_cores=False) as target:
+        ensure_dataset(target, TINY)
+        raise RuntimeError("the run failed")
+    assert _entries() == []
+
+
+def test_own_tables_never_carry_over(cache):
+    server = EmbeddedPostgres(pin_cores=False)
+    with server as target:
+        ensure_dataset(target, TINY)
+        with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE pb_test_kept (id int)")
+            conn.execute(
+                "INSERT INTO pb_dataset (name, fingerprint, spec, counts, seconds) VALUES "
+                "('tables:t', 'f', '{\"tables\": [\"pb_test_kept\"]}', '{}', 0)"
+            )
+    again = EmbeddedPostgres(pin_cores=False)
+    with again as target, psycopg.connect(**target.psycopg_kwargs()) as conn:
+        assert again.from_cache
+        assert conn.execute("SELECT to_regclass('pb_test_kept')").fetchone() == (None,)
+        names = [r[0] for r in conn.execute("SELECT name FROM pb_dataset ORDER BY 1")]
+        assert names == ["shared"]
+
+
+def test_few_entries_are_kept_and_the_cache_can_be_removed(cache):
+    specs = [DatasetSpec(cohorts=((1, 3),), filler_users=n, comments_per_post=0) for n in (1, 2, 3)]
+    for spec in specs:
+        _load(spec)  # each starts from the last kept cluster and reloads its own dataset
+    kept = _entries()
+    assert len(kept) == KEEP_ENTRIES
+    assert [p.name for p in kept] == [s.fingerprint for s in reversed(specs)][:KEEP_ENTRIES]
+    root, size = remove_cache()
+    assert root == cache and size > 0 and not cache.exists()
+
+
+def test_the_cache_can_be_turned_off(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_CACHE, "off")
+    assert _load(TINY) is False
+    assert ClusterCache.for_server(bin_dir() / "postgres", {}) is None
+    assert remove_cache() == (None, 0)
