@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from harness.report.charts import summary_chart
 from harness.report.findings import Contest, contenders, versus
 from harness.report.part import ScenarioPart
 
@@ -52,8 +53,31 @@ def _short_table(part: ScenarioPart, contest: Contest) -> list[str]:
     return lines
 
 
+def _summary(part: ScenarioPart, contest: Contest) -> list[str]:
+    """The chart of every variant against the reference across the grid (charts/summary-
+    <scenario>.png) and a line on how to read it; nothing when there is no reference or it was
+    timed nowhere."""
+    record = part.record
+    chart = part.folder / "charts" / f"summary-{record.name}.png"
+    if not summary_chart(part, contest, chart):
+        return []
+    how = (
+        "median latency over the reference's: below 1 is faster"
+        if record.runner == "latency"
+        else "requests/s over the reference's: above 1 is faster"
+    )
+    return [
+        f"![{record.name}: each variant against the reference, {record.reference}, at every "
+        f"grid point](charts/{chart.name})",
+        "",
+        f"Each variant against the reference, {record.reference}, at every grid point ({how}; "
+        "the thick line is the one fastest at the most points).",
+        "",
+    ]
+
+
 def overview(part: ScenarioPart, contest: Contest | None, page: str) -> list[str]:
-    """The short table, the chart, and the link to the scenario's page."""
+    """The chart against the reference, the short table, and the link to the scenario's page."""
     link = f"Full tables, every grid point and each comparison's verdicts: [{page}]({page})."
     if contest is None or not part.measurements:
         return [link]
@@ -61,4 +85,4 @@ def overview(part: ScenarioPart, contest: Contest | None, page: str) -> list[str
         "Point estimates at every point, disturbed or unstable ones included (what to pick "
         "above leaves those out); CIs are on the scenario's page."
     )
-    return [*_short_table(part, contest), "", note, "", link]
+    return [*_summary(part, contest), *_short_table(part, contest), "", note, "", link]
