@@ -90,21 +90,21 @@ _FOLDERS = _FolderImports()
 
 
 def _folder_package(folder: Path) -> str:
-    """The package a scenario folder's modules are imported under: made once per folder, its
-    `__path__` the folder, so relative imports between the folder's modules resolve."""
+    """The package a scenario folder's modules are imported under, its `__path__` the folder,
+    so relative imports between the folder's modules resolve. Made again when something took
+    it out of `sys.modules` (pytester restores `sys.modules` after each in-process run)."""
     resolved = folder.resolve()
-    if resolved in _FOLDERS.folders:
-        return _FOLDERS.folders[resolved]
     if USER_PACKAGE not in sys.modules:
         root = ModuleType(USER_PACKAGE, "Scenario folders given with --scenario-path.")
         root.__path__ = []
         sys.modules[USER_PACKAGE] = root
     tag = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
     name = f"{USER_PACKAGE}.{_identifier(resolved.name)}_{tag}"
-    package = ModuleType(name, f"The scenario folder {resolved}.")
-    package.__path__ = [str(resolved)]
-    package.__package__ = name
-    sys.modules[name] = package
+    if name not in sys.modules:
+        package = ModuleType(name, f"The scenario folder {resolved}.")
+        package.__path__ = [str(resolved)]
+        package.__package__ = name
+        sys.modules[name] = package
     _FOLDERS.folders[resolved] = name
     if _FOLDERS not in sys.meta_path:
         sys.meta_path.append(_FOLDERS)

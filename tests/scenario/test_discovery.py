@@ -126,3 +126,15 @@ def test_a_file_that_fails_to_import_names_itself(tmp_path, capsys):
     )
     line = _one_error_line(["list", "--scenario-path", str(tmp_path)], capsys)
     assert "pb_broken_helper.py failed to import: RuntimeError: no config" in line
+
+
+def test_discovery_works_again_after_sys_modules_is_restored(tmp_path):
+    """pytester (the pytest plugin's tests) restores sys.modules after each in-process run."""
+    (tmp_path / "pb_again_helpers.py").write_text("N = 3\n")
+    (tmp_path / "again.py").write_text(
+        _scenario("pb_again", head="from .pb_again_helpers import N\n", answer="N")
+    )
+    assert registry.discover([tmp_path])["pb_again"].variants["only"].fn(None) == 3
+    for name in [n for n in sys.modules if n.startswith(registry.USER_PACKAGE)]:
+        del sys.modules[name]
+    assert registry.discover([tmp_path])["pb_again"].variants["only"].fn(None) == 3
