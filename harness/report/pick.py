@@ -381,8 +381,12 @@ def _left_out(stood: Sequence[Standing], found: Sequence[Finding]) -> list[str]:
             listed = ", ".join(points[:MAX_LISTED])
             more = f" and {len(points) - MAX_LISTED} more" if len(points) > MAX_LISTED else ""
             said.append(f"at {len(points)} ({listed}{more}) {reasons[kind]}")
+    out = sum(1 for f in found if f.left_out)
+    counted = f"{out} of {len(found)} comparisons at a point" if found else "the standings"
     return [
-        f"- **Left out**: verdicts at {len(why)} of {total} points are not counted above: "
+        f"- **Left out**: {counted}, at {len(why)} of {_count(total)}, not counted "
+        "above (a disturbed point leaves out all of its comparisons, an unstable side only "
+        "those it is in): "
         + "; ".join(said)
         + ". They may not hold: run those points again on a quiet machine."
     ]
