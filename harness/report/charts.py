@@ -125,25 +125,30 @@ def plain_minor() -> FuncFormatter:
 
 
 def legend_below(fig: Figure, handles: list[Any], labels: list[str], columns: int) -> Legend:
-    """The legend under every panel, in as many columns (up to `columns`) as fit the figure's
-    width; the figure grows by its height so the panels keep theirs. Fastest entries in bold."""
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    """The legend under every panel, the fastest's entry in bold; the figure grows by the
+    legend's height, so the panels keep theirs."""
     height = fig.get_figheight()
-    legend: Legend | None = None
-    for ncol in range(max(1, min(columns, len(labels))), 0, -1):
-        if legend is not None:
-            legend.remove()
+    legend = _fitted_legend(fig, handles, labels, columns)
+    for text in legend.get_texts():
+        if marks_fastest(text.get_text()):
+            text.set_fontweight("bold")
+    drawn = legend.get_window_extent(fig.canvas.get_renderer())  # type: ignore[attr-defined]
+    fig.set_figheight(height + drawn.height / fig.dpi + 0.1)
+    return legend
+
+
+def _fitted_legend(fig: Figure, handles: list[Any], labels: list[str], columns: int) -> Legend:
+    """A legend below the panels in as many columns (up to `columns`) as fit the figure's width
+    (a long name takes a column's room: fewer columns, never one cut at the edge)."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for ncol in range(min(columns, len(labels)), 1, -1):
         legend = fig.legend(
             handles, labels, loc="outside lower center", ncol=ncol, fontsize=LEGEND_FONT
         )
         if legend.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
-            break
-    assert legend is not None
-    for text in legend.get_texts():
-        if marks_fastest(text.get_text()):
-            text.set_fontweight("bold")
-    fig.set_figheight(height + legend.get_window_extent(renderer).height / fig.dpi + 0.1)
-    return legend
+            return legend
+        legend.remove()
+    return fig.legend(handles, labels, loc="outside lower center", ncol=1, fontsize=LEGEND_FONT)
 
 
 def latency_figure(
