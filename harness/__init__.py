@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from harness.runners.pools import PoolPlan, PoolSettings
     from harness.scenario.context import Context
     from harness.scenario.grid import AxisValue, Grid, Params
+    from harness.scenario.normalise import (
+        approx,
+        compose,
+        nan_equal,
+        tuples_as_lists,
+        unordered,
+        unordered_rows,
+    )
     from harness.scenario.spec import Scenario, Skip, Variant
 
 # name -> the module that defines it
@@ -32,6 +40,12 @@ _EXPORTS = {
     "Skip": "harness.scenario.spec",
     "Variant": "harness.scenario.spec",
     "Context": "harness.scenario.context",
+    "approx": "harness.scenario.normalise",
+    "compose": "harness.scenario.normalise",
+    "nan_equal": "harness.scenario.normalise",
+    "tuples_as_lists": "harness.scenario.normalise",
+    "unordered": "harness.scenario.normalise",
+    "unordered_rows": "harness.scenario.normalise",
     "DatasetSpec": "harness.data.dataset",
     "Base": "harness.data.domain",
     "User": "harness.data.domain",
@@ -68,6 +82,12 @@ __all__ = [
     "Skip",
     "User",
     "Variant",
+    "approx",
+    "compose",
+    "nan_equal",
+    "tuples_as_lists",
+    "unordered",
+    "unordered_rows",
 ]
 
 

@@ -234,15 +234,8 @@ def streamed_problem(rule: Rule) -> str:
 
 def check_normalise(scenario: Scenario) -> None:
     """Raises ValueError, at definition time, when a variant declared to return a StreamDigest
-    (its return annotation) meets a `normalise` whose rule a digest cannot be compared under,
-    or an HTTP scenario declares `approx` (its parity check compares exactly, for now)."""
+    (its return annotation) meets a `normalise` whose rule a digest cannot be compared under."""
     rule = rule_of(scenario.normalise)
-    if rule.tolerant and scenario.runner == "http":
-        raise ValueError(
-            f"scenario {scenario.name!r}: normalise={name_of(scenario.normalise)}: the http "
-            "runner's parity check compares numbers exactly; approx is for latency and "
-            "throughput scenarios"
-        )
     if rule.digestible:
         return
     for variant in scenario.variants.values():

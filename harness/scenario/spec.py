@@ -205,3 +205,6 @@ class Scenario:
             raise ValueError(f"scenario {self.name!r}: chart_x {self.chart_x!r} is not a grid axis")
         if self.own_tables is not None:
             self.own_tables.check(self.name, [*self.quick.axes, *self.full.axes])
+        from harness.scenario.answers import check_normalise  # answers imports this module
+
+        check_normalise(self)

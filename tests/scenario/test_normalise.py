@@ -324,10 +324,16 @@ def test_check_normalise_refuses_a_streaming_variant_with_approx_at_definition_t
     check_normalise(plain)
 
 
-def test_check_normalise_refuses_approx_for_an_http_scenario_whose_parity_check_is_exact():
+def test_the_http_parity_check_compares_under_the_scenario_s_rule():
+    from harness.runners.http.runner import _first_mismatch
+    from harness.scenario.normalise import rule_of
+
+    got = [{"request": "GET /u/1", "total": 100.0}]
+    want = [{"request": "GET /u/1", "total": 103.0}]
+    assert _first_mismatch(got, want, rule_of(approx(rel=0.05))) is None
+    found = _first_mismatch(got, want, rule_of(approx(rel=0.01)))
+    assert found is not None and found.startswith("GET /u/1: ")
+    assert _first_mismatch(got, want, rule_of(None)) is not None
     s = _scenario(unordered + approx(rel=0.05))
     s.runner = "http"
-    with pytest.raises(ValueError, match=r"http runner's parity check compares numbers exactly"):
-        check_normalise(s)
-    s.normalise = unordered
-    check_normalise(s)
+    check_normalise(s)  # approx is allowed in http scenarios too

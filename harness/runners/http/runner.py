@@ -45,6 +45,7 @@ from harness.runners.http.locust import LocustOptions, LocustOutcome, run_locust
 from harness.runners.http.recorder import KeptResponse, LoadSettings
 from harness.scenario.answers import AnswerCheck, Rechecked, first_difference, recheck_answers
 from harness.scenario.grid import Params
+from harness.scenario.normalise import Rule, rule_of
 from harness.scenario.spec import Scenario, Skip
 
 SATURATED = 0.9  # a process tree at 90% of the cores it can use is the bottleneck
@@ -171,7 +172,10 @@ def measure_http_point(job: PointJob) -> list[HttpResult]:
     options = job.options.http or HttpOptions()
     assert scenario.locustfile is not None and scenario.parity_requests is not None
     results = {v.name: HttpResult(v.name) for v in job.variants}
-    check = AnswerCheck(scenario, direct, difference=_first_mismatch)
+    rule = rule_of(scenario.normalise)
+    check = AnswerCheck(
+        scenario, direct, difference=lambda got, want: _first_mismatch(got, want, rule)
+    )
     plans: dict[str, AppPlan] = {}
     with point_context(job.target, params, job.dataset) as ctx:
         if not set_up_point(job, ctx, results):
@@ -273,9 +277,9 @@ def _load(
     job.on_step("", timing.planned_s)
 
 
-def _first_mismatch(answers: list[Any], expected: list[Any]) -> str | None:
+def _first_mismatch(answers: list[Any], expected: list[Any], rule: Rule) -> str | None:
     for got, want in zip(answers, expected, strict=True):
-        difference = first_difference(got, want)
+        difference = first_difference(got, want, rule=rule)
         if difference is not None:
             return f"{want['request']}: {difference}"
     return None
