@@ -8,7 +8,7 @@ POSTGRES ?= auto
 RTT_FULL ?= 0,1ms
 ARGS ?=
 
-.PHONY: help ensure-uv install bench bench-full bench-pytest test report compare check seed lint format clean
+.PHONY: help ensure-uv install bench bench-full bench-pytest test report compare check seed lint format clean docker-image test-docker
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -59,3 +59,6 @@ clean: ## remove the environment and caches (results stay)
 
 compare: install ## B against A with CIs, exit 1 on a regression: make compare A=results/<run> B=results/<run>
 	@$(UV) run --frozen patternbench compare $(A) $(B) $(ARGS)
+
+docker-image: install ## build local postgres:18 and postgres:15 images for a machine without a registry (MAJORS=..., FORCE=1)
+	@scripts/docker-image.sh $(if $(FORCE),--force) $(MAJORS)
