@@ -165,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help="only these variants, and the reference they are checked against (repeatable); "
-        "each must exist in every selected scenario, else the run is refused: select the "
-        "scenarios that have it with --scenario",
+        "a plain NAME must exist in every selected scenario, else the run is refused; "
+        "SCENARIO:NAME picks a variant of that scenario only",
     )
     p.add_argument(
         "--profile", choices=PROFILE_NAMES, default="quick", help="grid and timing profile"

@@ -89,10 +89,32 @@ def check_grid_once(grid: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return overrides
 
 
+def _split(entry: str) -> tuple[str | None, str]:
+    """`SCENARIO:VARIANT` as (scenario, variant); a plain `VARIANT` as (None, variant)."""
+    scenario, colon, variant = entry.partition(":")
+    return (scenario, variant) if colon else (None, entry)
+
+
 def check_variants(chosen: list[Scenario], variants: tuple[str, ...]) -> None:
-    """Every `--variant` is a variant of every chosen scenario: a variant that no chosen scenario
-    has, or that one of them lacks, is refused with that scenario's variants (never dropped)."""
-    for name in dict.fromkeys(variants):
+    """Every plain `--variant` is a variant of every chosen scenario, and every
+    `SCENARIO:VARIANT` one of that chosen scenario's: anything else is refused with the
+    variants that are valid (never dropped)."""
+    by_name = {s.name: s for s in chosen}
+    for entry in dict.fromkeys(variants):
+        owner, name = _split(entry)
+        if owner is not None:
+            scenario = by_name.get(owner)
+            if scenario is None:
+                raise UserError(
+                    f"--variant {entry}: scenario {owner!r} is not selected; selected: "
+                    f"{', '.join(by_name)}"
+                )
+            if name not in scenario.variants:
+                raise UserError(
+                    f"--variant {entry}: scenario {owner!r} has no variant {name!r}; valid: "
+                    f"{', '.join(scenario.variants)}"
+                )
+            continue
         having = [s.name for s in chosen if name in s.variants]
         if not having:
             known = {v for s in chosen for v in s.variants}
@@ -102,8 +124,18 @@ def check_variants(chosen: list[Scenario], variants: tuple[str, ...]) -> None:
                 raise UserError(
                     f"variant {name!r} is not in scenario {scenario.name!r} (its variants: "
                     f"{', '.join(scenario.variants)}); a --variant must exist in every selected "
-                    f"scenario, and {name!r} is in: {', '.join(having)} (select with --scenario)"
+                    f"scenario, and {name!r} is in: {', '.join(having)} (select with --scenario, "
+                    f"or name it {having[0]}:{name})"
                 )
+
+
+def variants_for(scenario: Scenario, variants: tuple[str, ...]) -> list[str] | None:
+    """The variants asked of this scenario: the plain ones and its own `SCENARIO:VARIANT`
+    ones; None (all of them) when none is."""
+    wanted = [
+        name for owner, name in map(_split, variants) if owner is None or owner == scenario.name
+    ]
+    return list(dict.fromkeys(wanted)) or None
 
 
 def build_plans(choice: Choice) -> list[Plan]:
@@ -117,7 +149,6 @@ def build_plans(choice: Choice) -> list[Plan]:
     plans = []
     for scenario in chosen:
         grid, dataset = grid_and_dataset(scenario, choice.profile, overrides)
-        wanted = list(dict.fromkeys(choice.variants)) or None
-        variants = tuple(scenario.select_variants(wanted))
+        variants = tuple(scenario.select_variants(variants_for(scenario, choice.variants)))
         plans.append(Plan(scenario, variants, grid, choice.rtts_ms, choice.options, dataset))
     return plans

@@ -31,7 +31,7 @@ def test_a_variant_one_selected_scenario_lacks_lists_its_variants(tmp_path, caps
 def test_a_variant_with_every_scenario_selected_must_be_in_each(tmp_path, capsys):
     line = _one_error_line(["run", "--variant", "lazy", "--out", str(tmp_path)], capsys)
     assert "variant 'lazy' is not in scenario 'bulk_insert'" in line
-    assert "'lazy' is in: loading (select with --scenario)" in line
+    assert "'lazy' is in: loading (select with --scenario, or name it loading:lazy)" in line
 
 
 def test_a_variant_no_selected_scenario_has_is_unknown(tmp_path, capsys):
@@ -64,9 +64,44 @@ def test_variants_present_in_every_selected_scenario_make_one_plan_each():
     assert [v.name for v in plans[0].variants] == ["core_select", "asyncpg_fetch"]
 
 
+def test_a_variant_named_with_its_scenario_applies_to_that_scenario_only():
+    plans = build_plans(
+        Choice(
+            scenarios=("reads", "loading"),
+            variants=("reads:asyncpg_fetch", "loading:joinedload"),
+            grid=(("rows", "1"), ("users", "1")),
+        )
+    )
+    chosen = {p.scenario.name: [v.name for v in p.variants] for p in plans}
+    assert chosen == {
+        "reads": ["core_select", "asyncpg_fetch"],
+        "loading": ["selectinload", "joinedload"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "http:fastapi_orm",
+            "--variant http:fastapi_orm: scenario 'http' is not selected; selected: reads",
+        ),
+        ("reads:lazy", "--variant reads:lazy: scenario 'reads' has no variant 'lazy'; valid: "),
+    ],
+)
+def test_a_scenario_qualified_variant_that_names_nothing_is_refused(
+    entry, message, tmp_path, capsys
+):
+    line = _one_error_line(
+        ["run", "--scenario", "reads", "--variant", entry, "--out", str(tmp_path)], capsys
+    )
+    assert message in line
+
+
 def test_help_states_the_rules(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "each must exist in every selected scenario" in text
+    assert "a plain NAME must exist in every selected scenario" in text
+    assert "SCENARIO:NAME picks a variant of that scenario only" in text
     assert "an axis given twice is refused" in text

@@ -341,8 +341,8 @@ def test_postgres_killed_under_http_load_fails_the_scenario_and_the_run_goes_on(
         [
             sys.executable, "-m", "harness.cli", "run", "--postgres", "embedded",
             "--scenario", "http", "--grid", "endpoint=activity", "--grid", "users=4",
-            "--variant", "litestar_asyncpg", "--scenario", "reads", "--grid", "rows=1",
-            "--variant", "asyncpg_fetch", "--out", str(tmp_path),
+            "--variant", "http:litestar_asyncpg", "--scenario", "reads", "--grid", "rows=1",
+            "--variant", "reads:asyncpg_fetch", "--out", str(tmp_path),
         ],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
