@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.cache import ENV_CACHE
 from harness.data.dataset import DatasetInfo, ensure_dataset
 from harness.measure.statements import StatementProbe
 from harness.results.running import ENV_RUNS_DIR
-from harness.server.cluster_cache import ENV_CACHE
 from harness.server.embedded import EmbeddedPostgres
 from harness.server.target import ServerTarget
 from scenarios.loading import scenario as loading

@@ -4,7 +4,7 @@ leaves out).
 
 Listing needs the scenario specs, and a scenario module imports what its variants use
 (SQLAlchemy, the drivers): seconds. So the listing is kept as a catalogue in the user's cache
-folder (`$XDG_CACHE_HOME/patternbench`, else `~/.cache/patternbench`), keyed by the size and
+folder (harness.cache), keyed by the size and
 modification time of every `.py` file of the harness, of `scenarios/` and of each
 `--scenario-path` folder: a listing after any of them changed imports the scenarios again (and
 reports any error in them); `--fresh` always does.
@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from harness.cache import cache_root
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -103,11 +105,11 @@ def fingerprint(paths: list[Path]) -> str:
 
 
 def _cache_file(paths: list[Path]) -> Path | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if base.startswith("~"):  # no home to expand
+    root = cache_root()
+    if root is None:
         return None
     which = hashlib.sha256("\0".join(str(p.resolve()) for p in paths).encode()).hexdigest()
-    return Path(base) / "patternbench" / f"list-{which[:16]}.json"
+    return root / f"list-{which[:16]}.json"
 
 
 def _write(file: Path, data: dict[str, Any]) -> None:

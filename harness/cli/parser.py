@@ -318,10 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser(
         "clean",
         help="drop the suite's schema (its dataset and scratch tables) from a server given as a "
-        "URL; only a schema the suite made, and only with --yes",
+        "URL, only a schema the suite made and only with --yes; or remove the per-user cache "
+        "(--cache: ready clusters, the list catalogue)",
     )
-    p.add_argument("--postgres", required=True, metavar="URL", help="postgresql://user:pw@host/db")
+    p.add_argument("--postgres", metavar="URL", help="postgresql://user:pw@host/db")
     p.add_argument("--yes", action="store_true", help="really drop it (else only list it)")
+    p.add_argument(
+        "--cache",
+        action="store_true",
+        help="remove the per-user cache folder (PATTERNBENCH_CACHE, else "
+        "$XDG_CACHE_HOME/patternbench or ~/.cache/patternbench); every run works without it",
+    )
 
     p = verbs.add_parser(
         "seed", help="load the shared dataset at a given size and print how long it took"

@@ -71,6 +71,20 @@ def cmd_seed(args: argparse.Namespace, console: Console) -> int:
 def cmd_clean(args: argparse.Namespace, console: Console) -> int:
     from harness.server.clean import clean_schema
 
+    if args.cache:
+        from harness.cache import remove_cache
+
+        root, size = remove_cache()
+        if root is None:
+            console.print("the cache is off (PATTERNBENCH_CACHE=off): nothing to remove")
+        elif size:
+            console.print(f"removed the cache {root} ({size / 1e6:,.1f} MB)")
+        else:
+            console.print(f"no cache at {root}: nothing to remove")
+        if args.postgres is None:
+            return 0
+    if args.postgres is None:
+        raise UserError("clean takes --postgres URL (the suite's schema on that server) or --cache")
     if not args.postgres.startswith(("postgresql://", "postgres://")):
         raise UserError(
             f"clean takes --postgres URL (postgresql://user:password@host:port/db), got "

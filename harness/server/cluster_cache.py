@@ -14,9 +14,8 @@ registry rows are dropped before it is kept (a variant may have written to them)
 pg_stat_statements is reset. Writes go to a temp folder renamed into place, so an interrupted
 or concurrent write never leaves a half entry; an entry that fails to copy is skipped.
 
-`PATTERNBENCH_CACHE` names the folder (default `$XDG_CACHE_HOME/patternbench`, else
-`~/.cache/patternbench`); `PATTERNBENCH_CACHE=off` disables it; `patternbench clean --cache`
-removes it.
+The clusters live under the per-user cache folder (harness.cache: `PATTERNBENCH_CACHE`, `off`
+to turn it off, `patternbench clean --cache` to remove it).
 """
 
 from __future__ import annotations
@@ -36,22 +35,11 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Table
 
+from harness.cache import cache_root
 from harness.data.domain import Base
 
-ENV_CACHE = "PATTERNBENCH_CACHE"
 KEEP_ENTRIES = 2  # clusters kept per version and settings (most recently used first)
 TMP_PREFIX = ".tmp-"
-
-
-def cache_root() -> Path | None:
-    """The cache folder, or None when the cache is disabled."""
-    named = os.environ.get(ENV_CACHE, "")
-    if named.lower() in ("off", "0", "no", "false"):
-        return None
-    if named:
-        return Path(named)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "patternbench"
 
 
 @dataclass(frozen=True)
@@ -206,13 +194,3 @@ def _declared_shape(table: Table) -> tuple[int, int]:
     unique column."""
     unique = sum(1 for column in table.columns if column.unique)
     return len(table.columns), len(table.indexes) + 1 + unique
-
-
-def remove_cache() -> tuple[Path | None, int]:
-    """Removes the whole cache folder; its path (None: disabled) and the bytes it held."""
-    root = cache_root()
-    if root is None or not root.exists():
-        return root, 0
-    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-    shutil.rmtree(root, ignore_errors=True)
-    return root, size

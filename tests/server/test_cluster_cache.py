@@ -9,8 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness.cache import ENV_CACHE, remove_cache
 from harness.data.dataset import DatasetSpec, ensure_dataset
-from harness.server.cluster_cache import ENV_CACHE, KEEP_ENTRIES, ClusterCache, remove_cache
+from harness.server.cluster_cache import KEEP_ENTRIES, ClusterCache
 from harness.server.embedded import EmbeddedPostgres, bin_dir
 
 TINY = DatasetSpec(cohorts=((1, 3),), filler_users=2, filler_posts_per_user=1, comments_per_post=1)
@@ -110,3 +111,18 @@ def test_the_cache_can_be_turned_off(monkeypatch, tmp_path):
     assert _load(TINY) is False
     assert ClusterCache.for_server(bin_dir() / "postgres", {}) is None
     assert remove_cache() == (None, 0)
+
+
+def test_clean_cache_removes_it_and_says_so(cache, capsys):
+    from harness.cli import main
+
+    _load(TINY)
+    assert cache.exists()
+    assert main(["clean", "--cache"]) == 0
+    assert f"removed the cache {cache} (" in capsys.readouterr().out
+    assert not cache.exists()
+    assert main(["clean", "--cache"]) == 0
+    assert "nothing to remove" in capsys.readouterr().out
+    assert main(["clean"]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert "clean takes --postgres URL" in line and "--cache" in line
