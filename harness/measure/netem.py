@@ -10,7 +10,7 @@ Faithfulness and limits:
   chunks do not wait for earlier ones' delay to end (a pipelined stream is delayed once, not once
   per chunk). Jitter and loss are not modelled.
 - Bandwidth is the proxy's own: it moves bytes in Python on the server's CPU (`patternbench
-  check --rtt` measures COPY through it and direct; the README quotes a published run). An
+  check --rtt` measures COPY through it and direct; docs/distance.md quotes a published run). An
   operation that sends megabytes pays that beside its round trips, and shares the server's CPU
   with the proxy while it does.
 - Timers: asyncio's default (epoll) loop waits in whole milliseconds, which would turn 0.5 ms into

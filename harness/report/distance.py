@@ -56,7 +56,7 @@ def render_distance(
         "### How the answer changes with distance",
         "",
         f"The same grid at each simulated network round-trip time ({', '.join(grid.heads)}; a "
-        "delay proxy between client and server, see the README). Patterns that need more round "
+        "delay proxy between client and server, see docs/distance.md). Patterns that need more round "
         "trips pay for each one.",
         "",
     ]
