@@ -64,6 +64,9 @@ class ServerTarget:
     seen_pid: int | None = None  # such a server's postmaster, when visible: metered, never killed
     server_cpus: frozenset[int] = frozenset()  # where the server is pinned, when it is
     statement_timeout_ms: int = 0  # set on every connection made through this target; 0: none
+    image: str = ""  # a container's image (docker)
+    image_source: str = ""  # how that image was made: pulled, or a local build's recipe
+    container: str = ""  # the container's short id
 
     @property
     def server_process(self) -> int | None:
@@ -166,10 +169,18 @@ class ServerTarget:
         return env
 
     def describe(self) -> dict[str, Any]:
-        """What run.json records: no password, ever."""
+        """What run.json records: no password, ever. A container's image is named beside the
+        URL too, so that every page that shows the server says which image it ran."""
+        where = f" in container {self.container} of image {self.image}" if self.image else ""
+        container = (
+            {"image": self.image, "image_source": self.image_source, "container": self.container}
+            if self.image
+            else {}
+        )
         return {
             "provider": self.provider,
-            "url": self.display_url,
+            "url": self.display_url + where,
+            **container,
             "schema": self.schema,
             "version": self.version,
             "pg_stat_statements": self.has_pg_stat_statements,
