@@ -203,8 +203,8 @@ from_debian_debootstrap() { # rootfs: debootstrap minbase + postgresql-<major>, 
 	command -v debootstrap >/dev/null || die "no debootstrap (apt-get install debootstrap)"
 	[ "$(id -u)" = 0 ] || die "debootstrap needs root"
 	suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
-	mirror=$(grep -rhoE '^(deb|URIs:) +(\[[^]]*\] +)?https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-		grep -oE 'https?://[^ ]+' | grep -v security | head -1)
+	mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		grep -E '^(deb|URIs:) ' | grep -oE 'https?://[^ ]+/debian/?( |$)' | tr -d ' ' | head -1 || true)
 	[ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list*"
 	debootstrap --variant=minbase --include="postgresql-$major" "$suite" "$fs" "$mirror" >"$WORK/debootstrap.log" 2>&1 ||
 		die "debootstrap failed: $(tail -3 "$WORK/debootstrap.log" | tr '\n' ' ')"
