@@ -15,7 +15,7 @@ from harness.cli.signals import StopRequest, Terminated
 from harness.errors import ServerGone
 from harness.measure import machine
 from harness.measure.netem import achieved_rtts
-from harness.report.console import RunProgress, summary_tables, what_to_pick
+from harness.report.console import RunProgress, summary_tables, time_table, what_to_pick
 from harness.report.document import write_report
 from harness.report.units import duration, rtt_text
 from harness.results.records import RunRecord
@@ -63,6 +63,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         args.postgres, allow_existing_tables=args.allow_existing_tables, pin_cores=args.pin_cores
     )
     with RunSlot(args.allow_concurrent) as slot, server as target:
+        start_s = time.monotonic() - started
         check_connection_budget(plans, target)
 
         def others(run: RunRecord) -> None:
@@ -89,11 +90,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         finally:
             run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
             folder.save(run)
+            report_started = time.monotonic()
             _report(folder.path, run, console)
+            report_s = time.monotonic() - report_started
     for table in summary_tables(run):
         console.print(table)
     if (picks := what_to_pick(folder.path)) is not None:
         console.print(picks)
+    console.print(time_table(run, start_s, report_s, time.monotonic() - started))
     console.print(f"Results: {folder.path}/report.md  ({time.monotonic() - started:.0f} s)")
     problems = run.problems()
     if run.concurrent_runs:

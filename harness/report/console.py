@@ -107,3 +107,29 @@ def summary_tables(run: RunRecord) -> list[Table]:
             table.add_row(" / ".join(str(v) for v in params.values()), *cells)
         tables.append(table)
     return tables
+
+
+def time_table(run: RunRecord, start_s: float, report_s: float, total_s: float) -> Table:
+    """Where the run's time went: starting the server, each scenario (its data load apart from
+    its measuring, and per measured variant-point), writing the report."""
+    table = Table(title="Where the time went", title_justify="left")
+    for column in ("step", "seconds", "data", "measuring", "variant-points", "per variant-point"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    table.add_row("server start", f"{start_s:.1f}", "", "", "", "")
+    for record in run.scenarios:
+        data_s = float(record.dataset.get("load_seconds", 0.0) or 0.0)
+        measuring = max(0.0, record.seconds - data_s)
+        points = sum(
+            1 for m in run.measurements if m.scenario == record.name and m.status != "skipped"
+        )
+        table.add_row(
+            record.name,
+            f"{record.seconds:.1f}",
+            f"{data_s:.1f}",
+            f"{measuring:.1f}",
+            str(points),
+            f"{measuring / points:.2f}" if points else "",
+        )
+    table.add_row("report", f"{report_s:.1f}", "", "", "", "")
+    table.add_row("[bold]total[/bold]", f"[bold]{total_s:.1f}[/bold]", "", "", "", "")
+    return table

@@ -384,7 +384,9 @@ def _left_out(stood: Sequence[Standing], found: Sequence[Finding]) -> list[str]:
     out = sum(1 for f in found if f.left_out)
     counted = f"{out} of {len(found)} comparisons at a point" if found else "the standings"
     return [
-        f"- **Left out**: {counted}, at {len(why)} of {_count(total)}, not counted "
+        f"- **Left out**: {counted}, "
+        + ("at the one point" if total == 1 else f"at {len(why)} of {total} points")
+        + ", not counted "
         "above (a disturbed point leaves out all of its comparisons, an unstable side only "
         "those it is in): "
         + "; ".join(said)
