@@ -34,12 +34,12 @@ HEAVY = (
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATTERNBENCH_CACHE", str(tmp_path / "cache" / "patternbench"))
 
 
 def _imported(argv: list[str], cache: Path) -> tuple[set[str], str]:
     """The top-level modules `python -X importtime -m harness.cli ARGV` imported, and its output."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env = {**os.environ, "PATTERNBENCH_CACHE": str(cache / "patternbench")}
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "harness.cli", *argv],
