@@ -514,7 +514,10 @@ def summary_figure(part: ScenarioPart, contest: Contest) -> Figure | None:
     for name, row in ratios.values.items():
         label = legend_label(name, record, ratios.fastest)
         if name == ratios.fastest:
-            label = label.replace(f"({FASTEST}", f"({FASTEST} at {ratios.fastest_at} of {len(xs)}")
+            # the run's own ranking, ties not told apart (the report's lines tell them)
+            label = label.replace(
+                f"({FASTEST}", f"(ranked first at {ratios.fastest_at} of {len(xs)}"
+            )
         _line(ax, xs, row, styles[name], label, name == ratios.fastest)
     ax.axhline(1.0, color="black", linewidth=1.6, zorder=1, label=f"{record.reference} (reference)")
     _summary_axes(ax, record, ratios.groups, labels, upright)

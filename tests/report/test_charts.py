@@ -258,7 +258,7 @@ def test_the_summary_puts_each_variant_against_the_reference():
     lines = {_label(line): line for line in _lines(fig)}
     reference = lines.pop("variant_00_with_a_rather_long_descriptive_name (reference)")
     assert set(_ys(reference)) == {1.0}  # the reference: a line at 1
-    fastest = lines["variant_03_with_a_rather_long_descriptive_name (fastest at 6 of 6)"]
+    fastest = lines["variant_03_with_a_rather_long_descriptive_name (ranked first at 6 of 6)"]
     assert fastest.get_linewidth() == FASTEST_WIDTH
     assert _ys(fastest) == pytest.approx([0.8 / 1.1] * 6)  # its time over the ref's
     assert _ys(lines["native_copy (native)"]) == pytest.approx([0.5 / 1.1] * 6)
