@@ -128,3 +128,14 @@ def die_with_parent(signum: int = signal.SIGQUIT) -> None:
 def cpu_list(cpus: Iterable[int]) -> str:
     """CPU numbers as `0,1`, in order."""
     return ",".join(map(str, sorted(cpus)))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

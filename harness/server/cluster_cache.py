@@ -37,6 +37,7 @@ from sqlalchemy import Table
 
 from harness.cache import cache_root
 from harness.data.domain import Base
+from harness.processes import pid_alive
 
 KEEP_ENTRIES = 2  # clusters kept per version and settings (most recently used first)
 TMP_PREFIX = ".tmp-"
@@ -115,18 +116,8 @@ class ClusterCache:
         """Removes temp folders a killed writer left (its pid gone)."""
         for folder in self.folder.glob(f"{TMP_PREFIX}*"):
             pid = folder.name.removeprefix(TMP_PREFIX).removeprefix("old-").split("-")[0]
-            if not pid.isdigit() or not _alive(int(pid)):
+            if not pid.isdigit() or not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _copy_tree(source: Path, into: Path) -> None:

@@ -98,13 +98,7 @@ def _pid_alive(pid_file: Path) -> bool:
         pid = int(pid_file.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return processes.pid_alive(pid)
 
 
 def sweep_stale_workdirs(root: Path | None = None, min_age_s: float = 3600.0) -> list[Path]:
