@@ -62,3 +62,6 @@ compare: install ## B against A with CIs, exit 1 on a regression: make compare A
 
 docker-image: install ## build local postgres:18 and postgres:15 images for a machine without a registry (MAJORS=..., FORCE=1)
 	@scripts/docker-image.sh $(if $(FORCE),--force) $(MAJORS)
+
+test-docker: install ## the docker tests against a real engine (starts and stops one of its own where none answers; else skips in one line)
+	@UV="$(UV)" scripts/test-docker.sh
