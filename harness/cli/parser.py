@@ -110,9 +110,11 @@ def _add_postgres(p: argparse.ArgumentParser, pin: bool = False) -> None:
     p.add_argument(
         "--postgres",
         default="auto",
-        metavar="auto|embedded|docker|URL",
+        metavar="auto|embedded|docker[:MAJOR|:IMAGE]|URL",
         help="which PostgreSQL: auto (Docker if an engine answers, else embedded), embedded, "
-        "docker, or postgresql://user:password@host:port/db (default: auto)",
+        "docker (postgres:18; docker:15 another major, docker:IMAGE any image; built locally "
+        "with `make docker-image` where no registry answers), or "
+        "postgresql://user:password@host:port/db (default: auto)",
     )
     p.add_argument(
         "--allow-existing-tables",
