@@ -542,7 +542,14 @@ def _run_and_break_the_server(tmp_path: Path, break_it, *extra: str) -> tuple[di
     args = ["run", "--postgres", "embedded", "--out", str(tmp_path), *extra]
     args += ["--scenario", "reads", "--grid", "rows=1,100,10000"]
     args += ["--scenario", "loading", "--grid", "users=1", "--grid", "posts_per_user=1"]
-    args += ["--grid", "nesting=posts", "--variant", "loading:lazy", "--variant", "reads:orm_entities"]
+    args += [
+        "--grid",
+        "nesting=posts",
+        "--variant",
+        "loading:lazy",
+        "--variant",
+        "reads:orm_entities",
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", *args],
         cwd=ROOT,
