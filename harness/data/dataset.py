@@ -233,8 +233,21 @@ def _comment_rows(spec: DatasetSpec, counts: list[int]) -> Iterator[str]:
         )
 
 
-def _ddl(statement: object) -> str:
+def ddl(statement: object) -> str:
+    """A SQLAlchemy DDL element as PostgreSQL's SQL text."""
     return str(statement.compile(dialect=postgresql.dialect()))  # type: ignore[attr-defined]
+
+
+def existing_tables(conn: psycopg.Connection[Any], names: list[str]) -> set[str]:
+    """Which of these tables exist in the connection's schema."""
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename = ANY(%s)",
+            (names,),
+        )
+    }
 
 
 def ensure_dataset(
@@ -258,7 +271,7 @@ def ensure_dataset(
             conn.execute("UPDATE pb_dataset SET fingerprint = 'stale' WHERE name LIKE 'tables:%'")
             conn.execute("SET LOCAL synchronous_commit = off")
             for table in Base.metadata.sorted_tables:
-                conn.execute(_ddl(CreateTable(table, include_foreign_key_constraints=[])))
+                conn.execute(ddl(CreateTable(table, include_foreign_key_constraints=[])))
             phases, comments = _copy_rows(conn, spec)
             on_progress("building indexes and foreign keys")
             phases.append(("indexes", _timed(lambda: _build_indexes(conn))))
@@ -305,14 +318,7 @@ def _already_loaded(
     row = conn.execute(
         "SELECT fingerprint, counts FROM pb_dataset WHERE name = 'shared'"
     ).fetchone()
-    existing = {
-        r[0]
-        for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename = ANY(%s)",
-            ([t.name for t in Base.metadata.sorted_tables],),
-        )
-    }
+    existing = existing_tables(conn, [t.name for t in Base.metadata.sorted_tables])
     if row is not None and row[0] == spec.fingerprint and len(existing) == 3:
         counts = row[1]
         return DatasetInfo(spec, counts["users"], counts["posts"], counts["comments"], True, 0.0)
@@ -348,9 +354,9 @@ def _build_indexes(conn: psycopg.Connection[Any]) -> None:
     each id sequence moved past the ids the generator gave."""
     for table in Base.metadata.sorted_tables:
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
-            conn.execute(_ddl(CreateIndex(index)))
+            conn.execute(ddl(CreateIndex(index)))
         for fk in table.foreign_key_constraints:
-            conn.execute(_ddl(AddConstraint(fk)))
+            conn.execute(ddl(AddConstraint(fk)))
         conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
             f"(SELECT coalesce(max(id), 0) + 1 FROM {table.name}), false)"

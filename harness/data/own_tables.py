@@ -27,10 +27,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from sqlalchemy import Index, MetaData, Table
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from harness.data.dataset import DatasetSpec, create_registry
+from harness.data.dataset import DatasetSpec, create_registry, ddl, existing_tables
 from harness.data.domain import Base
 from harness.errors import UserError
 from harness.scenario.grid import AxisValue, Params
@@ -66,11 +65,16 @@ class OwnTables:
     def fingerprint(self, dataset: DatasetSpec) -> str:
         """Equal when the declaration, the fill step's identity and version, and the dataset are:
         then the tables on the server are exactly these and are reused."""
-        ddl = [_ddl(CreateTable(t)) for t in self.tables]
-        ddl += sorted(_ddl(CreateIndex(i)) for t in self.tables for i in t.indexes)
+        statements = [ddl(CreateTable(t)) for t in self.tables]
+        statements += sorted(ddl(CreateIndex(i)) for t in self.tables for i in t.indexes)
         fill = f"{getattr(self.fill, '__module__', '?')}.{getattr(self.fill, '__qualname__', '?')}"
         text = json.dumps(
-            {"ddl": ddl, "fill": fill, "version": self.version, "dataset": dataset.fingerprint}
+            {
+                "ddl": statements,
+                "fill": fill,
+                "version": self.version,
+                "dataset": dataset.fingerprint,
+            }
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -139,10 +143,6 @@ class OwnTablesInfo:
         return f"own tables {self.fingerprint} filled in {self.seconds:.1f} s: {tables}"
 
 
-def _ddl(statement: object) -> str:
-    return str(statement.compile(dialect=postgresql.dialect()))  # type: ignore[attr-defined]
-
-
 def _key(scenario: str) -> str:
     return f"tables:{scenario}"
 
@@ -161,7 +161,7 @@ def ensure_own_tables(
     fingerprint = own.fingerprint(dataset)
     with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
         create_registry(conn)
-        existing = _existing(conn, own.names)
+        existing = existing_tables(conn, own.names)
         row = conn.execute(
             "SELECT fingerprint, counts FROM pb_dataset WHERE name = %s", (_key(scenario),)
         ).fetchone()
@@ -180,12 +180,12 @@ def ensure_own_tables(
                 )
             conn.execute("DELETE FROM pb_dataset WHERE name = %s", (_key(scenario),))
             for table in own.tables:
-                conn.execute(_ddl(CreateTable(table)))
+                conn.execute(ddl(CreateTable(table)))
             own.fill(conn, dataset)
             for table in own.tables:
                 for index in sorted(table.indexes, key=lambda i: str(i.name)):
                     if index.name not in own.optional_indexes:
-                        conn.execute(_ddl(CreateIndex(index)))
+                        conn.execute(ddl(CreateIndex(index)))
             rows = _row_counts(conn, own.names)
             conn.execute(
                 "INSERT INTO pb_dataset (name, fingerprint, spec, counts, seconds) "
@@ -201,17 +201,6 @@ def ensure_own_tables(
         for name in own.names:
             conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(name)))
     return OwnTablesInfo(tuple(own.names), fingerprint, False, time.perf_counter() - started, rows)
-
-
-def _existing(conn: psycopg.Connection[Any], names: list[str]) -> set[str]:
-    return {
-        r[0]
-        for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename = ANY(%s)",
-            (names,),
-        )
-    }
 
 
 def _claimed(conn: psycopg.Connection[Any], names: set[str]) -> bool:
@@ -247,6 +236,6 @@ def prepare_point(target: ServerTarget, own: OwnTables | None, params: Params) -
             if name != wanted:
                 conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
         if wanted != NO_INDEX:
-            conn.execute(_ddl(CreateIndex(own.index(wanted), if_not_exists=True)))
+            conn.execute(ddl(CreateIndex(own.index(wanted), if_not_exists=True)))
         for name in own.names:
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
