@@ -3,9 +3,12 @@
 Per grid point: every variant runs once cold (timed separately) and its answer is checked against
 the reference; variants that pass get their statements counted, and are then measured in a few
 sessions, each on fresh connections: warmed up by time, then sampled in rounds (A B C, B C A, ...)
-so that drift on a noisy machine hits all alike. The sessions show what differs from one set of
-connections to the next (server backends, caches, memory layout), which a single session's
-interval cannot: the verdicts' intervals resample by session.
+so that drift on a noisy machine hits all alike. The first session's connections are those the
+answer check ran on: a variant whose checked operation outlasted the warm-up is not warmed up
+there again; a slow variant joins sessions until it has its `slow_min` samples and `slow_cap_s`.
+The sessions show what differs from one set of connections to the next (server backends, caches,
+memory layout), which a single session's interval cannot: the verdicts' intervals resample by
+session.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class Timing:
     max_samples: int
     slice_s: float = 0.05  # one variant's turn within a round
     slow_cap_s: float = 15.0  # a variant this slow stops at slow_min samples, not min_samples
-    slow_min: int = 3
+    slow_min: int = 3  # ... and joins no further session once it has them (`_slow_and_sampled`)
     count_ops: int = 3  # operations whose statements are counted (fewer if one is slow)
     memory_ops: int = 2  # operations whose peak memory is metered, per meter (1 if one is slow)
     sessions: int = 3  # the measuring is split into this many, each on fresh connections
@@ -94,7 +97,7 @@ class Timing:
 
 PROFILES: dict[str, Timing] = {
     "quick": Timing(
-        warmup_s=0.1, measure_s=0.5, min_samples=7, max_samples=2_000, slow_cap_s=4.0, sessions=5
+        warmup_s=0.1, measure_s=0.5, min_samples=6, max_samples=2_000, slow_cap_s=2.0, sessions=3
     ),
     "full": Timing(
         warmup_s=0.3, measure_s=2.0, min_samples=15, max_samples=50_000, slow_cap_s=15.0, sessions=5
@@ -220,10 +223,30 @@ def measure_point(job: PointJob) -> list[VariantResult]:
             _meter_memory(job, passing, ctx, results)
         session = replace(job, timing=job.timing.session())
         for index in range(job.timing.session_count):
+            joining = [v for v in passing if not _slow_and_sampled(job, results[v.name])]
+            for _left_out in range(len(passing) - len(joining)):
+                job.on_step("", session.timing.warmup_s + session.timing.measure_s)
+            if not joining and not natives:
+                break
+            cold = [] if index else [v for v in joining if _warmed_by_check(job, results[v.name])]
             with _session(ctx, index) as current:
-                _warm_up(session, passing, current, results)
-                _sample_in_rounds(session, check, [*passing, *natives], current, results)
+                _warm_up(session, joining, current, results, already=cold)
+                _sample_in_rounds(session, check, [*joining, *natives], current, results)
     return [*(results[n.name] for n in natives), *(results[v.name] for v in job.variants)]
+
+
+def _slow_and_sampled(job: PointJob, result: VariantResult) -> bool:
+    """A slow variant that has what the point asks of one (`slow_min` samples, `slow_cap_s`
+    spent): it joins no further session, so a variant of seconds per operation costs
+    `slow_min` sessions' warm-ups and samples, not one of each per session."""
+    timing: Timing = job.timing
+    return len(result.samples_ns) >= timing.slow_min and result.spent_ns / 1e9 >= timing.slow_cap_s
+
+
+def _warmed_by_check(job: PointJob, result: VariantResult) -> bool:
+    """The answer check's operation ran on the first session's connections and took at least
+    the warm-up's time: the warm-up would be that one operation again, so it is not run."""
+    return (result.cold_ns or 0) / 1e9 >= job.timing.warmup_s
 
 
 @contextlib.contextmanager
@@ -380,11 +403,17 @@ def _meter_memory(
 
 
 def _warm_up(
-    job: PointJob, passing: list[Variant], ctx: Context, results: dict[str, VariantResult]
+    job: PointJob,
+    passing: list[Variant],
+    ctx: Context,
+    results: dict[str, VariantResult],
+    already: list[Variant] | None = None,
 ) -> None:
+    """Each variant's warm-up on this session's connections, by time (at least one operation),
+    except those `already` warm on them."""
     scenario, target, timing, on_step = job.scenario, job.direct, job.timing, job.on_step
     for variant in passing:
-        if results[variant.name].status != "ok":
+        if results[variant.name].status != "ok" or variant in (already or []):
             on_step("", timing.warmup_s)
             continue
         on_step(f"{ctx.params.label} · warming up {variant.name}", 0.0)

@@ -251,6 +251,53 @@ def test_a_point_is_measured_in_sessions_each_on_fresh_connections(server, datas
     assert one.ratio_to(other, np.random.default_rng(2), paired=True).ci_low > 0
 
 
+def test_a_slow_variant_joins_sessions_until_it_has_its_slow_minimum(server, dataset):
+    """Seconds per operation: the slow variant stops joining sessions once it has `slow_min`
+    samples and `slow_cap_s` spent, and the first session, on the connections its checked
+    operation ran on, does not warm it up again; the fast one is measured in every session."""
+    from harness.scenario.grid import Grid
+    from harness.scenario.spec import Scenario
+
+    calls: dict[str, list[int]] = {"fast": [], "slow": []}  # backend pid of each call
+    s = Scenario(
+        name="t", question="?", quick=Grid.of(n=[1]), full=Grid.of(n=[1]), reference="fast"
+    )
+
+    def read(ctx, name: str, pause_s: float) -> int:
+        calls[name].append(ctx.psycopg.execute("SELECT pg_backend_pid()").fetchone()[0])
+        time.sleep(pause_s)
+        return 1
+
+    @s.variant
+    def fast(ctx):
+        return read(ctx, "fast", 0.0)
+
+    @s.variant
+    def slow(ctx):
+        return read(ctx, "slow", 0.12)
+
+    timing = Timing(
+        warmup_s=0.05, measure_s=0.1, min_samples=5, max_samples=300, slice_s=0.01,
+        slow_cap_s=0.3, slow_min=3, sessions=5, count_ops=1,
+    )  # fmt: skip
+    params = Params((("n", 1),))
+    results = {
+        r.variant: r
+        for r in measure_point(
+            PointJob(s, list(s.variants.values()), params, server, dataset.spec, timing)
+        )
+    }
+    slow_result, fast_result = results["slow"], results["fast"]
+    assert slow_result.status == fast_result.status == "ok"
+    assert slow_result.sessions == [1, 1, 1]  # 3 samples, 0.36 s: no fourth or fifth session
+    assert len(fast_result.sessions) == 5
+    # the check (1), counting (1 uncounted + 1 counted), then per session
+    # a warm-up of one operation and one sample, except the first session's warm-up
+    assert len(calls["slow"]) == 1 + 2 + (1 + 2 + 2)
+    first = calls["slow"][0]
+    assert calls["slow"].count(first) == 2  # the check, then the first session's sample
+
+
 def test_the_garbage_collector_mode_is_chosen_recorded_and_stated(tmp_path):
     import gc
 
