@@ -17,7 +17,7 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -239,8 +239,12 @@ def _slow_and_sampled(job: PointJob, result: VariantResult) -> bool:
     """A slow variant that has what the point asks of one (`slow_min` samples, `slow_cap_s`
     spent): it joins no further session, so a variant of seconds per operation costs
     `slow_min` sessions' warm-ups and samples, not one of each per session."""
-    timing: Timing = job.timing
-    return len(result.samples_ns) >= timing.slow_min and result.spent_ns / 1e9 >= timing.slow_cap_s
+    return _slow_enough(job.timing, len(result.samples_ns), result.spent_ns / 1e9)
+
+
+def _slow_enough(timing: Timing, samples: int, spent_s: float) -> bool:
+    """The slow rule, per session and per point: `slow_min` samples once `slow_cap_s` is spent."""
+    return spent_s >= timing.slow_cap_s and samples >= timing.slow_min
 
 
 def _warmed_by_check(job: PointJob, result: VariantResult) -> bool:
@@ -407,13 +411,13 @@ def _warm_up(
     passing: list[Variant],
     ctx: Context,
     results: dict[str, VariantResult],
-    already: list[Variant] | None = None,
+    already: Sequence[Variant] = (),
 ) -> None:
     """Each variant's warm-up on this session's connections, by time (at least one operation),
     except those `already` warm on them."""
     scenario, target, timing, on_step = job.scenario, job.direct, job.timing, job.on_step
     for variant in passing:
-        if results[variant.name].status != "ok" or variant in (already or []):
+        if results[variant.name].status != "ok" or variant in already:
             on_step("", timing.warmup_s)
             continue
         on_step(f"{ctx.params.label} · warming up {variant.name}", 0.0)
@@ -449,7 +453,7 @@ def _sample_in_rounds(
             result.status != "ok"
             or n >= timing.max_samples
             or (spent >= timing.measure_s and n >= timing.min_samples)
-            or (spent >= timing.slow_cap_s and n >= timing.slow_min)
+            or _slow_enough(timing, n, spent)
         )
 
     active = [v for v in passing if not done(results[v.name])]
