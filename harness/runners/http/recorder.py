@@ -125,7 +125,7 @@ class Recorder:
         self.failed: list[bool] = []
         self.errors: dict[str, int] = {}
         self.kept: list[KeptResponse] = []
-        self._keep_at = 0.0
+        self._next_slot = 0  # the window's KEPT_PER_WINDOW slots: one response kept in each
         self.written = False
 
     @property
@@ -151,8 +151,11 @@ class Recorder:
         self.ends.append(now - begin)
         self.times_ms.append(float(response_time))
         self.failed.append(exception is not None)
-        if keep is not None and exception is None and now >= self._keep_at:
-            self._keep_at = now + self.settings.measure_s / KEPT_PER_WINDOW
+        measure_s = self.settings.measure_s
+        slot = int((now - begin) * KEPT_PER_WINDOW / measure_s) if measure_s > 0 else 0
+        if keep is not None and exception is None and slot >= self._next_slot:
+            # slots fixed from the window's start: a late keep does not push the next ones later
+            self._next_slot = slot + 1
             if (kept := keep()) is not None:
                 self.kept.append(kept)
         if exception is not None:
