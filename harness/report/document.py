@@ -284,16 +284,32 @@ def _page(run: RunRecord, part: ScenarioPart, picks: list[str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_pages(run: RunRecord, samples: dict[str, np.ndarray], folder: Path) -> dict[str, str]:
+def scenario_parts(
+    run: RunRecord, samples: dict[str, np.ndarray], folder: Path
+) -> list[ScenarioPart]:
+    """One part per scenario of the run, in its order: the pages and comparisons.csv read the
+    same parts, so each comparison is bootstrapped once."""
+    parts = []
+    for record in run.scenarios:
+        ms = [m for m in run.measurements if m.scenario == record.name]
+        parts.append(ScenarioPart(run, record, ms, folder, samples))
+    return parts
+
+
+def render_pages(
+    run: RunRecord,
+    samples: dict[str, np.ndarray],
+    folder: Path,
+    parts: list[ScenarioPart] | None = None,
+) -> dict[str, str]:
     """report.md (the header, what to pick, a short table and chart per scenario) and one page
     per scenario, by file name."""
     lines = _header(run, folder)
     pages: dict[str, str] = {}
     picks: list[str] = ["## What to pick", ""]
     summaries: list[str] = []
-    for record in run.scenarios:
-        ms = [m for m in run.measurements if m.scenario == record.name]
-        part = ScenarioPart(run, record, ms, folder, samples)
+    for part in parts if parts is not None else scenario_parts(run, samples, folder):
+        record = part.record
         page = page_name(record.name)
         section = section_for(record.runner)
         mine = scenario_picks(part)
@@ -326,18 +342,13 @@ def _summary_heading(record: ScenarioRecord) -> str:
     return f"{record.name}: {record.question}"
 
 
-def comparison_rows(
-    run: RunRecord, samples: dict[str, np.ndarray], folder: Path
-) -> list[tuple[str, Finding]]:
+def comparison_rows(parts: list[ScenarioPart]) -> list[tuple[str, Finding]]:
     """Every scenario's comparisons at every point, for comparisons.csv."""
     rows = []
-    for record in run.scenarios:
-        contest = section_for(record.runner).contest
-        if contest is None:
-            continue
-        ms = [m for m in run.measurements if m.scenario == record.name]
-        part = ScenarioPart(run, record, ms, folder, samples)
-        rows += [(record.name, f) for f in pair_findings(part, contest)]
+    for part in parts:
+        contest = section_for(part.record.runner).contest
+        if contest is not None:
+            rows += [(part.record.name, f) for f in pair_findings(part, contest)]
     return rows
 
 
@@ -346,11 +357,9 @@ def write_report(folder: Path) -> Path:
     from the run folder's stored files."""
     run, samples = load_run(folder)
     write_tidy_csv(folder, run)
-    pages = render_pages(run, samples, folder)
-    write_atomic(
-        folder / "comparisons.csv",
-        comparisons_csv(run.run_id, comparison_rows(run, samples, folder)),
-    )
+    parts = scenario_parts(run, samples, folder)
+    pages = render_pages(run, samples, folder, parts)
+    write_atomic(folder / "comparisons.csv", comparisons_csv(run.run_id, comparison_rows(parts)))
     for stale in folder.glob("report-*.md"):
         if stale.name not in pages:
             stale.unlink()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
-
-import numpy as np
 
 from harness.measure.ceilings import NOT_A_CEILING
 from harness.measure.statements import unranked
@@ -31,7 +28,7 @@ from harness.results.records import (
     distinct_points,
     point_label,
 )
-from harness.results.stats import Ratio, is_unstable, speed_sentence
+from harness.results.stats import Ratio, SampleSet, is_unstable, speed_sentence
 from harness.results.store import stored_samples
 
 LEGEND = (
@@ -59,9 +56,6 @@ MEMORY_APART = 2.0  # a comparison's peak heaps this many times apart get a memo
 FOLD_POINTS = 4  # more per-point tables than this are folded into a <details> block
 
 
-SEED = 7  # with the scenario, pair and point: each ratio's bootstrap draws its own numbers
-
-
 def _versus(part: ScenarioPart, group: Group, a: Measurement, b: Measurement) -> Finding | None:
     """b's median over a's (above 1: a is faster), resampled by session, paired: both were
     measured in the same sessions."""
@@ -69,9 +63,10 @@ def _versus(part: ScenarioPart, group: Group, a: Measurement, b: Measurement) ->
     sb = stored_samples(part.samples, part.record.name, b.variant, group.label)
     if sa is None or sb is None:
         return None
-    key = f"{part.record.name}|{a.variant}|{b.variant}|{group.label}"
-    rng = np.random.default_rng([SEED, zlib.crc32(key.encode())])
-    ratio = sb.ratio_to(sa, rng, paired=True)
+    ratio = part.resamples.ratio(
+        SampleSet(group.label, b.variant, sb.ns, sb.sessions),
+        SampleSet(group.label, a.variant, sa.ns, sa.sessions),
+    )
     several = len(part.rtts) > 1
     return from_ratio(a.variant, b.variant, a, ratio, "median latency", several, left_out(a, b))
 

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 
 from harness.results.records import Measurement, RunRecord, ScenarioRecord
+from harness.results.stats import Resamples
+
+SEED = 7  # the report's bootstrap: the same run gives the same intervals every time
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class ScenarioPart:
     samples: dict[str, np.ndarray]
     # what the report has worked out from it already (comparisons bootstrap: done once)
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # each measurement's bootstrap medians, drawn once for all the comparisons it is in
+    resamples: Resamples = field(default_factory=lambda: Resamples(SEED), compare=False, repr=False)
 
     @property
     def rtts(self) -> list[float]:

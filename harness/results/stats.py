@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,12 +119,21 @@ def _interval(values: np.ndarray, method: Any = "linear") -> tuple[float, float]
     return float(low), float(high)
 
 
-def summarise(samples: np.ndarray, rng: np.random.Generator, sessions: Sessions = None) -> Summary:
+def summarise(
+    samples: np.ndarray,
+    rng: np.random.Generator,
+    sessions: Sessions = None,
+    medians: np.ndarray | None = None,
+) -> Summary:
+    """Percentiles of `samples` and the 95% CI of their median, from `medians` (bootstrap
+    medians already drawn, in the samples' unit) or else a bootstrap of its own."""
     data = np.asarray(samples, dtype=np.float64)
     if data.size == 0:
         raise ValueError("no samples")
     p50, p90, p99, p999 = np.percentile(data, [50, 90, 99, 99.9])
-    low, high = _interval(bootstrap_medians(data, rng, sessions=sessions))
+    if medians is None:
+        medians = bootstrap_medians(data, rng, sessions=sessions)
+    low, high = _interval(medians)
     return Summary(
         n=int(data.size),
         mean=float(data.mean()),
@@ -162,6 +172,62 @@ def median_ratio(
     )
     low, high = _interval(boot)
     return Ratio(point, low, high)
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """One measurement's samples as `Resamples` draws them: `point` names where they were
+    measured (sets of one point taken in the same sessions are paired), `name` which one of the
+    point's sets this is."""
+
+    point: str
+    name: str
+    samples: np.ndarray
+    sessions: Sessions = None
+
+
+class Resamples:
+    """Bootstrap medians drawn once per sample set and shared by every interval and ratio that
+    uses it (each variant of a point is compared with several others, and each comparison
+    redrawn was most of a report's time).
+
+    A ratio between two sets is the ratio of their resampled medians, resample by resample. Sets
+    of one point measured in as many sessions draw the same sessions in each resample, so their
+    ratio is paired, as `median_ratio` pairs them; sets of different points or session counts
+    are drawn apart. Each set's draws are seeded by the seed, its point and its name: the same
+    samples get the same interval whichever comparison asked for them first."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._sessions: dict[tuple[str, int], np.ndarray] = {}
+        self._medians: dict[tuple[str, str], np.ndarray] = {}
+
+    def _rng(self, *key: str | int) -> np.random.Generator:
+        return np.random.default_rng([self._seed, *(zlib.crc32(str(k).encode()) for k in key)])
+
+    def medians(self, s: SampleSet) -> np.ndarray:
+        """The set's bootstrap medians (BOOTSTRAP_RESAMPLES of them, in its samples' unit)."""
+        key = (s.point, s.name)
+        if key not in self._medians:
+            sizes = session_sizes(s.sessions, len(s.samples))
+            chosen = None
+            if sizes is not None:
+                shape = (s.point, int(sizes.size))
+                if shape not in self._sessions:
+                    draw = self._rng("sessions", *shape)
+                    self._sessions[shape] = draw.integers(
+                        0, sizes.size, size=(BOOTSTRAP_RESAMPLES, sizes.size)
+                    )
+                chosen = self._sessions[shape]
+            rng = self._rng("samples", s.point, s.name)
+            self._medians[key] = bootstrap_medians(s.samples, rng, sessions=sizes, chosen=chosen)
+        return self._medians[key]
+
+    def ratio(self, a: SampleSet, b: SampleSet) -> Ratio:
+        """How many times slower a is than b (median over median), with its 95% CI."""
+        point = float(np.median(a.samples) / np.median(b.samples))
+        low, high = _interval(self.medians(a) / self.medians(b))
+        return Ratio(point, low, high)
 
 
 UNSTABLE_BEYOND = 1.10  # halves whose medians differ more than this, significantly: unstable

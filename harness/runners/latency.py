@@ -30,7 +30,13 @@ from harness.measure.memory import MemoryPeak, peak_memory
 from harness.measure.roundtrips import RoundTripCounter
 from harness.measure.statements import StatementCount, less_work, unranked
 from harness.results.records import Measurement, Metric
-from harness.results.stats import halves_ratio, latency_metrics, median_ratio, summarise
+from harness.results.stats import (
+    Resamples,
+    SampleSet,
+    halves_ratio,
+    latency_metrics,
+    summarise,
+)
 from harness.runners.base import (
     PointJob,
     PointOutcome,
@@ -534,6 +540,11 @@ def to_measurements(
     )
     references = [r for r in timed if r.kind == "native"]
     references += [r for r in timed if r.kind == "variant" and r.variant == baseline]
+    resamples = Resamples(int(rng.integers(2**32)))
+
+    def drawn(r: VariantResult) -> SampleSet:
+        return SampleSet(params.label, r.variant, r.samples, r.session_sizes)
+
     out: list[Measurement] = []
     for r in results:
         metrics: dict[str, Metric] = {}
@@ -564,7 +575,7 @@ def to_measurements(
                 metrics["peak_rss_bytes_per_op"] = Metric(r.memory.rss_bytes, "bytes")
         if r.status == "ok" and r.samples_ns:
             us = r.samples / 1e3
-            s = summarise(us, rng, r.session_sizes)
+            s = summarise(us, rng, medians=resamples.medians(drawn(r)) / 1e3)
             metrics.update(latency_metrics(s))
             metrics["ops_per_s"] = Metric(1e6 / s.mean, "ops/s", n=s.n)
             if (drift := halves_ratio(r.samples, rng)) is not None:
@@ -584,9 +595,7 @@ def to_measurements(
                 if other is r:
                     metrics[f"ratio_to_{name}"] = Metric(1.0, "x", 1.0, 1.0)
                 else:
-                    ratio = median_ratio(
-                        r.samples, other.samples, rng, r.session_sizes, other.session_sizes
-                    )
+                    ratio = resamples.ratio(drawn(r), drawn(other))
                     metrics[f"ratio_to_{name}"] = Metric(
                         ratio.value, "x", ratio.ci_low, ratio.ci_high
                     )

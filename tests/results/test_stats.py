@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from harness.results.stats import Ratio, bootstrap_medians, median_ratio, speed_sentence, summarise
+from harness.results.stats import (
+    Ratio,
+    Resamples,
+    SampleSet,
+    bootstrap_medians,
+    median_ratio,
+    speed_sentence,
+    summarise,
+)
 
 
 def test_summary_of_known_samples():
@@ -99,6 +107,31 @@ def test_sessions_shared_by_both_variants_are_drawn_together():
     apart = median_ratio(a, b, np.random.default_rng(8), [200] * 3, [200] * 3, paired=False)
     assert paired.significant and paired.ci_low > 1.1
     assert (apart.ci_high - apart.ci_low) > 3 * (paired.ci_high - paired.ci_low)
+
+
+def test_resamples_pair_the_sets_of_one_point_and_draw_other_points_apart():
+    """One point's variants, measured in the same sessions, share each resample's sessions:
+    a shift common to both cancels, as in median_ratio. The same samples under another point
+    are drawn apart, and each set's interval is the same whichever comparison asked first."""
+    rng = np.random.default_rng(7)
+    common = [0.8, 1.0, 1.25]
+    a = np.concatenate([rng.normal(120 * k, 1, 200) for k in common])
+    b = np.concatenate([rng.normal(100 * k, 1, 200) for k in common])
+    c = np.concatenate([rng.normal(150 * k, 1, 200) for k in common])
+    sets = {
+        name: SampleSet("rows=1", name, x, [200] * 3)
+        for name, x in zip("abc", (a, b, c), strict=True)
+    }
+    first, second = Resamples(3), Resamples(3)
+    paired = first.ratio(sets["a"], sets["b"])
+    second.ratio(sets["c"], sets["b"])  # b drawn first for another comparison
+    assert second.ratio(sets["a"], sets["b"]) == paired
+    assert first.medians(sets["a"]) is first.medians(sets["a"])  # drawn once
+    apart = first.ratio(sets["a"], SampleSet("rows=100", "b", b, [200] * 3))
+    assert paired.significant and paired.ci_low > 1.1
+    assert (apart.ci_high - apart.ci_low) > 3 * (paired.ci_high - paired.ci_low)
+    fewer = first.ratio(sets["a"], SampleSet("rows=1", "d", b[:400], [200] * 2))
+    assert (fewer.ci_high - fewer.ci_low) > 3 * (paired.ci_high - paired.ci_low)  # not paired
 
 
 def test_sessions_that_do_not_describe_the_samples_are_ignored():
