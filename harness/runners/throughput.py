@@ -2,8 +2,8 @@
 
 Closed loop: a client starts its next request when the previous one ended (plus an optional think
 time). Sync pools get OS threads, async pools asyncio tasks in one event loop. Per variant and
-grid point: the answers are checked first (sequential requests through the variant's own pool,
-compared with the reference's), then each repetition opens a fresh pool, warms up, and measures:
+grid point: the answers are checked first (sequential requests through the variant's own kind of
+pool, of one connection, compared with the reference's), then each repetition opens a fresh pool, warms up, and measures:
 completed requests/s (and its CI over time slices and repetitions), latency of the whole request
 including checkout and release, checkout wait on its own, errors and checkout timeouts, the most
 server connections seen (pg_stat_activity), and the CPU of this process and of the server, so a
@@ -318,6 +318,13 @@ def _one_after_another(
         pool.close()
 
 
+def one_connection(scenario: Scenario, params: Params) -> Params:
+    """The point with a pool of one connection (the knee axis at 1): for what asks requests one
+    after another (the answer check, re-checks, counting), where a pool the point's size would
+    open connections that one client never uses."""
+    return Params(tuple((k, 1 if k == scenario.knee_axis else v) for k, v in params.items))
+
+
 def round_trips_per_request(
     scenario: Scenario,
     variant: Variant,
@@ -328,10 +335,11 @@ def round_trips_per_request(
 ) -> float:
     """Client turns per request through a counting proxy, with a pool of one connection (so
     each statement is prepared once, in the warm-up requests, not once per pool connection)."""
-    one = Params(tuple((k, 1 if k == scenario.knee_axis else v) for k, v in ctx.params.items))
     with (
         RoundTripCounter(direct) as counter,
-        point_context(counter.target(), one, ctx.dataset, ctx.loop) as counting,
+        point_context(
+            counter.target(), one_connection(scenario, ctx.params), ctx.dataset, ctx.loop
+        ) as counting,
     ):
         plan = variant.fn(counting)
         _one_after_another(
@@ -347,16 +355,23 @@ def measure_throughput_point(job: PointJob) -> list[ThroughputResult]:
     clients = int(job.params.as_dict()[scenario.clients_axis])
     results = {v.name: ThroughputResult(v.name) for v in job.variants}
     plans: dict[str, PoolPlan] = {}
-    with point_context(job.target, job.params, job.dataset) as ctx:
+    one = one_connection(scenario, job.params)
+    with (
+        point_context(job.target, job.params, job.dataset) as ctx,
+        point_context(job.target, one, job.dataset, ctx.loop) as single,
+    ):
         if not set_up_point(job, ctx, results):
             return [results[v.name] for v in job.variants]
+        single.state.update(ctx.state)
         check = AnswerCheck(scenario, direct)
+        singles: dict[str, PoolPlan] = {}  # the same pools, of one connection
         for variant in check.order(job.variants):
             result = results[variant.name]
             job.on_step(f"{scenario.name} {job.params.label} · checking {variant.name}", 0.0)
 
             def answers(variant: Variant = variant) -> Any:
-                plans[variant.name] = plan = variant.fn(ctx)
+                plans[variant.name] = variant.fn(ctx)
+                singles[variant.name] = plan = variant.fn(single)
                 return scenario.canonical(
                     _one_after_another(plan, range(timing.check_requests), ctx.loop)
                 )
@@ -368,7 +383,7 @@ def measure_throughput_point(job: PointJob) -> list[ThroughputResult]:
                 result.round_trips = round_trips_per_request(scenario, variant, ctx, direct)
             except Exception as exc:  # counting is a diagnostic; the load still runs
                 direct.raise_if_gone(exc)
-        recheck = _Recheck(check, plans.get(scenario.reference), ctx.loop)
+        recheck = _Recheck(check, singles.get(scenario.reference), ctx.loop)
         for repetition in range(timing.repetitions):
             ready = [v for v in job.variants if v.name in plans]
             shift = repetition % len(ready) if ready else 0
@@ -394,7 +409,8 @@ def measure_throughput_point(job: PointJob) -> list[ThroughputResult]:
 @dataclass
 class _Recheck:
     """Compares answers kept from timed requests with the reference's answers to the same
-    requests, asked afterwards one after another through the reference's own pool (untimed)."""
+    requests, asked afterwards one after another through the reference's kind of pool, of one
+    connection (untimed)."""
 
     check: AnswerCheck
     reference: PoolPlan | None

@@ -301,3 +301,59 @@ def test_answers_given_under_load_are_rechecked_and_a_wrong_one_drops_the_timing
     (kept,) = [m for m in records if m.variant == "honest"]
     assert kept.metrics["answers_rechecked"].value == honest.rechecked
     assert kept.is_best
+
+
+def test_answers_are_asked_through_a_pool_of_one_and_the_load_through_the_points_size(
+    server, dataset
+):
+    """The check and the re-checks ask one request after another: the pool kind of each
+    variant, of one connection; only the load opens the point's pool size."""
+    from harness.runners import pools
+    from harness.runners.pools import PoolPlan, PoolSettings
+    from harness.scenario.grid import Grid
+    from harness.scenario.spec import Scenario
+
+    scenario = Scenario(
+        name="sizes_opened",
+        question="Which pool sizes does a point open?",
+        quick=Grid.of(clients=[4], pool_size=[3]),
+        full=Grid.of(clients=[4], pool_size=[3]),
+        reference="first",
+        runner="throughput",
+        clients_axis="clients",
+        knee_axis="pool_size",
+    )
+    opened: list[tuple[str, int]] = []
+
+    def request(conn: Any, n: int) -> int:
+        return conn.execute("SELECT %s::int", (n,)).fetchone()[0]
+
+    def plan(name: str, ctx: Any) -> PoolPlan:
+        size = int(ctx.params.pool_size)
+
+        def open_pool() -> Any:
+            opened.append((name, size))
+            return pools.psycopg_connection_pool(ctx.target, PoolSettings(size=size))
+
+        return PoolPlan(open_pool, request, False)
+
+    @scenario.variant
+    def first(ctx: Any) -> PoolPlan:
+        return plan("first", ctx)
+
+    @scenario.variant
+    def second(ctx: Any) -> PoolPlan:
+        return plan("second", ctx)
+
+    params = Params((("clients", 4), ("pool_size", 3)))
+    timing = ThroughputTiming(warmup_s=0.1, measure_s=0.3, repetitions=1)
+    results = measure_throughput_point(
+        PointJob(scenario, list(scenario.variants.values()), params, server, dataset.spec, timing)
+    )
+    assert [r.status for r in results] == ["ok", "ok"], [r.detail for r in results]
+    assert all(r.rechecked for r in results)
+    loads = [(name, size) for name, size in opened if size == 3]
+    assert sorted(loads) == [("first", 3), ("second", 3)]  # one load each, at the point's size
+    assert {size for _, size in opened} == {1, 3}
+    assert ("first", 1) in opened and ("second", 1) in opened  # checked (and counted) at one
+    assert max(r.runs[0].peak_connections for r in results) == 3
