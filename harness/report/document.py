@@ -209,7 +209,7 @@ class Section:
 SECTIONS: dict[str, Section] = {
     "latency": Section(latency.section, latency.LEGEND, latency.CONTEST),
     "throughput": Section(throughput.section, (), throughput.CONTEST, throughput.pick_lines),
-    "http": Section(http.section, (), http.CONTEST),
+    "http": Section(http.section, (), http.CONTEST, http.pick_lines),
 }
 
 

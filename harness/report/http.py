@@ -157,6 +157,20 @@ def render_http(
     return lines
 
 
+ONE_START = (
+    "- **How far these hold**: each app was started and loaded once per point, and the 95% CIs "
+    "come from time slices of that one window. They do not include what changes from one app "
+    "start to the next (where its process lands beside locust and PostgreSQL on the cores), "
+    "which can move requests/s more than these intervals allow (docs/http.md). Before deciding "
+    "on a close verdict, run the scenario again and compare (`make compare`)."
+)
+
+
+def pick_lines(part: ScenarioPart) -> list[str]:
+    """What to pick's caveat for HTTP verdicts: one app start per variant and point."""
+    return [ONE_START] if any(m.status == "ok" for m in part.measurements) else []
+
+
 def section(part: ScenarioPart) -> list[str]:
     """The HTTP section at every rtt the scenario ran at."""
     found, order = pair_findings(part, CONTEST), axis_order(part)
