@@ -1,14 +1,15 @@
 """The throughput runner: C clients at once, each doing one request after another, for a fixed time.
 
 Closed loop: a client starts its next request when the previous one ended (plus an optional think
-time). Sync pools get OS threads, async pools asyncio tasks in one event loop. Per variant and
-grid point: the answers are checked first (sequential requests through the variant's own kind of
-pool, of one connection, compared with the reference's), then each repetition opens a fresh pool, warms up, and measures:
-completed requests/s (and its CI over time slices and repetitions), latency of the whole request
-including checkout and release, checkout wait on its own, errors and checkout timeouts, the most
-server connections seen (pg_stat_activity), and the CPU of this process and of the server, so a
-saturated client is visible. Every run is bounded: stopping clients get `op_timeout_s` to finish,
-after which they are counted as hung and left behind (threads cannot be killed).
+time). Sync pools get OS threads, async pools asyncio tasks in one event loop. Per variant and grid
+point: the answers are checked first (sequential requests through the variant's own kind of pool, of
+one connection, compared with the reference's), then each repetition opens a fresh pool at the
+point's size, warms up, and measures: completed requests/s (and its CI over time slices and
+repetitions), latency of the whole request including checkout and release, checkout wait on its own,
+errors and checkout timeouts, the most server connections seen (pg_stat_activity), and the CPU of
+this process and of the server, so a saturated client is visible. Every run is bounded: stopping
+clients get `op_timeout_s` to finish, after which they are counted as hung and left behind (threads
+cannot be killed).
 """
 
 from __future__ import annotations
