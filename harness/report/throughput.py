@@ -121,6 +121,32 @@ def find_knees(
     return knees, missing
 
 
+def _coarse_lines(
+    ms: list[Measurement], knees: list[Knee], axis: str, clients_axis: str
+) -> list[str]:
+    """Where a knee's next smaller measured size is more than half of it, the knee is only known
+    to lie above that size: said once, with the sizes each client count was measured at."""
+    coarse: dict[AxisValue, list[float]] = {}
+    for k in knees:
+        sizes = sorted(
+            {float(m.params[axis]) for m in _ok(ms) if m.params[clients_axis] == k.clients}
+        )
+        below = [s for s in sizes if s < float(k.size)]
+        if below and float(k.size) > 2 * below[-1]:
+            coarse[k.clients] = sizes
+    if not coarse:
+        return []
+    where = "; ".join(
+        f"at {clients} {clients_axis} {', '.join(f'{s:g}' for s in sizes)}"
+        for clients, sizes in coarse.items()
+    )
+    return [
+        f"- Knees are as fine as the {axis}s measured ({where}): a knee more than twice the "
+        f"{axis} below it lies somewhere between the two (a `--grid {axis}=...` with the sizes "
+        "between, or the full profile, narrows it)."
+    ]
+
+
 def _best_of(
     ms: list[Measurement], variant: str, clients_axis: str, clients: AxisValue
 ) -> Measurement | None:
@@ -249,7 +275,7 @@ def render_throughput(
     at = f" at rtt {rtt_text(rtt)}" if (record.rtts_ms or [0.0]) != [0.0] else ""
     knees, missing = find_knees(record, ms)
     lines = [f"### Verdicts{at}", ""]
-    lines += _knee_lines(run, record, knees, axis, clients_axis)
+    lines += _knee_lines(run, record, ms, knees, axis, clients_axis)
     lines += [
         f"- {variant} at {clients} {clients_axis}: **no knee**: fewer than two {axis}s served "
         f"every client without errors ({why})"
@@ -266,7 +292,12 @@ def render_throughput(
 
 
 def _knee_lines(
-    run: RunRecord, record: ScenarioRecord, knees: list[Knee], axis: str, clients_axis: str
+    run: RunRecord,
+    record: ScenarioRecord,
+    ms: list[Measurement],
+    knees: list[Knee],
+    axis: str,
+    clients_axis: str,
 ) -> list[str]:
     """Where each pool kind's requests/s stops rising, per client count, against the rule."""
     rule, rule_text = _rule_of_thumb(run)
@@ -276,6 +307,7 @@ def _knee_lines(
         f"pool kind reached at that client count, among the {axis}s where every client "
         f"completed requests, without errors or checkout timeouts; {rule_text}."
     )
+    lines += _coarse_lines(ms, knees, axis, clients_axis)
     cpu_bound = [
         k for k in knees if k.client_cpu_pct is not None and k.client_cpu_pct >= SATURATED_CPU_PCT
     ]

@@ -23,6 +23,8 @@ from harness.measure.cpu import CpuClock, MachineCpuClock
 from harness.runners.http.recorder import LoadSettings, LocustSummary, Recorded
 
 SAMPLE_EVERY_S = 0.2
+RAMP_S = 0.1  # every user started within this, well inside the shortest warm-up
+MARGIN_S = 0.5  # locust's run past the measured window's end: spawning, requests in flight
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class LocustOutcome:
 def locust_command(locustfile: Path, host: str, options: LocustOptions, run_s: int) -> list[str]:
     return [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-        "--host", host, "-u", str(options.users), "-r", str(options.users),
+        "--host", host, "-u", str(options.users), "-r", str(math.ceil(options.users / RAMP_S)),
         "-t", f"{run_s}s", "--stop-timeout", "2", "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
 
@@ -114,10 +116,10 @@ def run_locust(
     cpus: frozenset[int] | None = None,
     startup_allowance_s: float = 20.0,
 ) -> LocustOutcome:
-    """Runs locust for warm-up + measurement (+ a second's margin) against `host`, sampling the
-    CPU of the locust processes and of the trees in `watch` (name -> root pid)."""
+    """Runs locust for warm-up + measurement (+ MARGIN_S, in whole seconds) against `host`,
+    sampling the CPU of the locust processes and of the trees in `watch` (name -> root pid)."""
     assert settings.out is not None
-    run_s = math.ceil(settings.warmup_s + settings.measure_s + 1.0)
+    run_s = math.ceil(settings.warmup_s + settings.measure_s + MARGIN_S)
     base = locust_command(locustfile, host, options, run_s)
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     log = work_dir / f"{settings.out.name}-locust.log"
