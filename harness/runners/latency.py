@@ -103,7 +103,7 @@ class Timing:
 
 PROFILES: dict[str, Timing] = {
     "quick": Timing(
-        warmup_s=0.05, measure_s=0.5, min_samples=6, max_samples=2_000, slow_cap_s=2.0, sessions=3
+        warmup_s=0.05, measure_s=0.4, min_samples=6, max_samples=2_000, slow_cap_s=2.0, sessions=3
     ),
     "full": Timing(
         warmup_s=0.3, measure_s=2.0, min_samples=15, max_samples=50_000, slow_cap_s=15.0, sessions=5

@@ -67,7 +67,7 @@ class ThroughputTiming:
 
 
 PROFILES: dict[str, ThroughputTiming] = {
-    "quick": ThroughputTiming(warmup_s=0.3, measure_s=1.0, repetitions=1),
+    "quick": ThroughputTiming(warmup_s=0.3, measure_s=0.75, repetitions=1),
     "full": ThroughputTiming(warmup_s=0.3, measure_s=1.5, repetitions=2),
 }
 

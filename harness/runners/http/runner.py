@@ -64,7 +64,7 @@ class HttpTiming:
 
 
 PROFILES: dict[str, HttpTiming] = {
-    "quick": HttpTiming(warmup_s=0.5, measure_s=3.0),
+    "quick": HttpTiming(warmup_s=0.5, measure_s=2.0),
     "full": HttpTiming(warmup_s=2.0, measure_s=8.0),
 }
 
