@@ -329,7 +329,7 @@ def test_still_rising_says_whether_the_largest_pool_was_past_the_clients():
     )  # fmt: skip
     run = RunRecord("r", "2026-12-02T00:00:00Z", "quick", {"cores": 2}, {"cores": 1})
     knees, _ = find_knees(record, ms)
-    text = "\n".join(_knee_lines(run, record, knees, "pool_size", "clients"))
+    text = "\n".join(_knee_lines(run, record, ms, knees, "pool_size", "clients"))
     assert "past the 32 clients: more connections than clients still helped" in text
     assert "below the 128 clients: a larger pool might do more" in text
     assert "equal to the 4 clients: every client had a connection" in text
@@ -390,17 +390,49 @@ def test_a_client_bound_knee_is_said_to_be_no_pool_answer():
         for size, ops in ((16, 500.0), (32, 1000.0), (64, 990.0))
     ]
     knees, _ = find_knees(record, every)
-    text = "\n".join(_knee_lines(run, record, knees, "pool_size", "clients"))
+    text = "\n".join(_knee_lines(run, record, every, knees, "pool_size", "clients"))
     assert "**No knee below is a pool-size answer**" in text
     assert text.count("**client-bound** (client CPU 97% of its core): not a pool answer") == 2
     some = [point("a", size, ops, 97.0) for size, ops in ((16, 500.0), (32, 1000.0))]
     some += [point("b", size, ops, 40.0) for size, ops in ((16, 500.0), (32, 1000.0))]
     knees, _ = find_knees(record, some)
-    text = "\n".join(_knee_lines(run, record, knees, "pool_size", "clients"))
+    text = "\n".join(_knee_lines(run, record, some, knees, "pool_size", "clients"))
     assert "No knee below is a pool-size answer" not in text
     assert "1 of 2 knees are **client-bound**" in text
     (b_line,) = [line for line in text.splitlines() if line.startswith("  - b:")]
     assert "client-bound" not in b_line
+
+
+def test_a_knee_above_a_gap_of_more_than_twice_says_how_fine_it_is():
+    from harness.report.throughput import _knee_lines, find_knees
+    from harness.results.records import RunRecord, ScenarioRecord
+
+    def point(clients: int, size: int, ops: float) -> Measurement:
+        metrics = {"ops_per_s": Metric(ops, "requests/s", ops * 0.99, ops * 1.01)}
+        return Measurement(
+            "pool", "a", {"clients": clients, "pool_size": size}, "ok", metrics=metrics
+        )
+
+    record = ScenarioRecord(
+        "pool", "?", "", [("clients", [4, 32]), ("pool_size", [1, 2, 4, 16, 64])], "a",
+        {"a": ""}, clients_axis="clients", knee_axis="pool_size",
+    )  # fmt: skip
+    run = RunRecord("r", "2026-12-02T00:00:00Z", "quick", {"cores": 2}, {"cores": 1})
+    doubling = [point(4, size, ops) for size, ops in ((1, 300.0), (2, 600.0), (4, 900.0))]
+    by_four = [point(32, size, ops) for size, ops in ((1, 300.0), (4, 600.0), (16, 1000.0))]
+    by_four.append(point(32, 64, 990.0))
+
+    def lines(ms: list[Measurement]) -> str:
+        knees, _ = find_knees(record, ms)
+        return "\n".join(_knee_lines(run, record, ms, knees, "pool_size", "clients"))
+
+    assert "Knees are as fine" not in lines(doubling)  # knee at 4, 2 measured below it
+    text = lines(doubling + by_four)
+    assert "knee at pool_size=16" in text
+    assert (
+        "- Knees are as fine as the pool_sizes measured (at 32 clients 1, 4, 16, 64): a knee "
+        "more than twice the pool_size below it lies somewhere between the two"
+    ) in text
 
 
 def test_the_pool_sizing_section_says_what_a_request_is(tmp_path):
