@@ -38,8 +38,8 @@ def _few_clients_big_pools(p: Params) -> bool:
 def _off_ladder(p: Params) -> bool:
     """The quick ladder steps by 4 (1, 4, 16, 64), plus twice the clients where that is below
     64 (8 at 4 clients): knees as fine as the full profile's doubling ladder cost twice the
-    points."""
-    return int(p.pool_size) == 8 and int(p.clients) != 4
+    points. Other client counts (`--grid clients=...`) keep a pool_size of 8."""
+    return int(p.pool_size) == 8 and int(p.clients) in (32, 128)
 
 
 scenario = Scenario(

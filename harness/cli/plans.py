@@ -64,6 +64,12 @@ def grid_and_dataset(
             if text not in known:
                 raise UserError(f"unknown {name} {text!r}; valid: {', '.join(map(str, known))}")
     grid = grid.override(mine) if mine else grid
+    if mine and next(grid.points(), None) is None:
+        given = " ".join(f"{name}={raw}" for name, raw in mine.items())
+        raise UserError(
+            f"{scenario.name}: --grid {given} leaves no point of the {profile} grid, which skips "
+            f"{grid.skip_note or 'points'}; give other values, or --profile full"
+        )
     spec = scenario.dataset_for(profile)
     if scenario.grow_dataset is not None:
         for params in grid.points():

@@ -157,6 +157,11 @@ def _bad_inputs(
             ["run", "--scenario", "pool_sizing", "--grid", "clients=500", "--grid", "pool_size=8"],
             "pool_sizing at clients=500 pool_size=8 may open 500 connections",
         ),
+        (
+            ["run", "--scenario", "loading", "--grid", "users=200", "--grid", "posts_per_user=100"],
+            "loading: --grid users=200 posts_per_user=100 leaves no point of the quick grid, "
+            "which skips 200 users x 100 posts",
+        ),
         (["compare", str(tmp / "missing-a"), str(tmp / "missing-b")], "missing-a"),
         (["compare", str(corrupt), str(corrupt), "--threshold", "ten"], "threshold"),
         (["run", "--rtt=-1ms"], "rtt '-1ms' must not be negative"),
@@ -176,8 +181,16 @@ def _bad_inputs(
             "unknown endpoint 'delete_everything'; valid: user, activity, posts_page, create_post",
         ),
         (  # grids the dataset cannot serve, even grown, are refused before any server starts
-            ["run", "--scenario", "loading", "--grid", "posts_per_user=1000000"],
-            "dataset of 200,097,400 posts is too large (limit 50,000,000)",
+            [
+                "run",
+                "--scenario",
+                "loading",
+                "--profile",
+                "full",
+                "--grid",
+                "posts_per_user=1000000",
+            ],
+            "dataset of 200,999,800 posts is too large (limit 50,000,000)",
         ),
         (
             ["run", "--scenario", "reads", "--grid", "rows=10_000_000_000"],

@@ -111,7 +111,7 @@ def test_list_shows_pool_kinds_and_skipped_points(capsys):
     pool_quick = [line for line in lines if "quick: clients=4,32,128; pool_size=" in line]
     assert (
         pool_quick
-        and "(18 of 21 points; skips 3: pool sizes more than twice the number" in (pool_quick[0])
+        and "(11 of 15 points; skips 4: pool sizes more than twice the number" in (pool_quick[0])
     )
     assert any("full: rows=1,10,100,1000,10000 (5 points)" in line for line in lines)
     assert any("(5 of 8 points; skips 3: keys=yes beyond" in line for line in lines)

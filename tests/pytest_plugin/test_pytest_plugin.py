@@ -79,9 +79,9 @@ def test_cases_ids_and_point_selection(bench_folder: pytest.Pytester):
     ends = _run(bench_folder, "--collect-only", "-q", "--pb-scenario", "loading")
     assert ends.ret == 0, ends.stdout.str()
     ids = _ids(ends)
-    # The quick grid's first point and its last one (200 x 100 with comments is left out).
+    # The quick grid's first point and its last one (200 x 100 is left out).
     assert "loading-lazy-users=1-posts_per_user=1-nesting=posts" in ids
-    assert "loading-lazy-users=200-posts_per_user=100-nesting=posts" in ids
+    assert "loading-lazy-users=200-posts_per_user=10-nesting=comments" in ids
     assert len(ids) == 2 * 7
 
     # Filters keep 20 and 200 users with comments; `last` picks the last of those points.
