@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -157,16 +158,37 @@ def comparison_pairs(record: ScenarioRecord) -> list[tuple[str, str]]:
 
 def left_out(*measurements: Measurement) -> str:
     """Why a point's comparison must not carry a verdict: a side disturbed by other work on the
-    machine, or unstable (its timings drifted within its window); '' when it may."""
+    machine, or unstable; '' when it may.
+
+    Unstable: the sides drifted apart within their window (their second half over their first,
+    `halves_ratio`), significantly and by more than 10%, so the ratio between them depended on
+    when it was measured. Sides that drifted alike (the machine slowed both: they ran
+    interleaved) keep their ratio. A side whose drift is unknown (too few samples to halve)
+    leaves the others judged by their own drift."""
     if any(m.disturbed for m in measurements):
         return "disturbed"
-    for m in measurements:
-        drift = m.metrics.get("halves_ratio")
-        if drift is None or drift.ci_low is None or drift.ci_high is None:
-            continue
-        if is_unstable(Ratio(drift.value, drift.ci_low, drift.ci_high)):
-            return "unstable"
-    return ""
+    drifts = [
+        Ratio(d.value, d.ci_low, d.ci_high)
+        for m in measurements
+        if (d := m.metrics.get("halves_ratio")) is not None
+        and d.ci_low is not None
+        and d.ci_high is not None
+        and d.ci_low > 0
+    ]
+    if len(drifts) == len(measurements) >= 2:
+        most, least = max(drifts, key=lambda d: d.value), min(drifts, key=lambda d: d.value)
+        return "unstable" if is_unstable(_apart(most, least)) else ""
+    return "unstable" if any(is_unstable(d) for d in drifts) else ""
+
+
+def _apart(a: Ratio, b: Ratio) -> Ratio:
+    """How far two drifts are apart (a over b), with an approximate 95% CI: the two intervals'
+    widths added in quadrature on the log scale (as for independent estimates: the sides' shared
+    drift would narrow it, so this errs towards calling them alike)."""
+    value = a.value / b.value
+    down = math.hypot(math.log(a.value / a.ci_low), math.log(b.ci_high / b.value))
+    up = math.hypot(math.log(a.ci_high / a.value), math.log(b.value / b.ci_low))
+    return Ratio(value, value * math.exp(-down), value * math.exp(up))
 
 
 CSV_HEADER = (

@@ -372,7 +372,7 @@ def _left_out(stood: Sequence[Standing], found: Sequence[Finding]) -> list[str]:
     total = len({s.group.label for s in stood} | {f.label for f in found})
     reasons = {
         "disturbed": "other work on the machine disturbed them",
-        "unstable": "a side's timings drifted within its window (unstable)",
+        "unstable": "the two sides' timings drifted apart within their window (unstable)",
     }
     said = []
     for kind in ("disturbed", "unstable"):
@@ -387,8 +387,8 @@ def _left_out(stood: Sequence[Standing], found: Sequence[Finding]) -> list[str]:
         f"- **Left out**: {counted}, "
         + ("at the one point" if total == 1 else f"at {len(why)} of {total} points")
         + ", not counted "
-        "above (a disturbed point leaves out all of its comparisons, an unstable side only "
-        "those it is in): "
+        "above (a disturbed point leaves out all of its comparisons, an unstable pair only "
+        "its own): "
         + "; ".join(said)
         + ". They may not hold: run those points again on a quiet machine."
     ]

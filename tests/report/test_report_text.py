@@ -3,6 +3,7 @@ named as ties."""
 
 import re
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -146,6 +147,31 @@ def test_a_few_slices_are_not_enough_for_a_ratio_ci():
     }
     c = compare_rates(samples, few_a, few_b)
     assert c is not None and c.ratio is None and c.direction == 1  # the rates' CIs are apart
+
+
+def test_sides_that_drifted_apart_are_unstable_and_sides_that_drifted_alike_are_not():
+    from harness.report.findings import left_out
+
+    def side(variant: str, drift: float | None, low: float = 0.0, high: float = 0.0) -> Measurement:
+        metrics = {"median_us": Metric(100.0, "us", 95.0, 105.0, 600)}
+        if drift is not None:
+            metrics["halves_ratio"] = Metric(drift, "x", low or drift * 0.97, high or drift * 1.03)
+        return Measurement("reads", variant, {"rows": 1}, "ok", metrics=metrics)
+
+    # the machine slowed both by a third, interleaved: their ratio held
+    assert left_out(side("a", 1.35), side("b", 1.30)) == ""
+    # one slowed and the other did not: the ratio depended on when it was measured
+    assert left_out(side("a", 1.25), side("b", 1.02)) == "unstable"
+    assert left_out(side("a", 0.80), side("b", 0.95)) == "unstable"  # faster later, alone
+    # apart by a fifth, but one side's halves too noisy to say so
+    assert left_out(side("a", 1.2, 0.9, 1.6), side("b", 1.0)) == ""
+    # three sides (a chart's point): the two furthest apart decide
+    assert left_out(side("a", 1.0), side("b", 1.05), side("c", 1.2)) == "unstable"
+    # a side too short to halve: the other is judged by its own drift, as before
+    assert left_out(side("a", 1.3, 1.2, 1.4), side("b", None)) == "unstable"
+    assert left_out(side("a", 1.05, 1.01, 1.09), side("b", None)) == ""
+    disturbed = msgspec.structs.replace(side("a", 1.0), disturbed="busy")
+    assert left_out(disturbed, side("b", 1.0)) == "disturbed"
 
 
 def test_a_metric_run_json_could_not_hold_is_left_out():
