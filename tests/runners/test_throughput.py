@@ -230,7 +230,9 @@ def test_a_load_run_keeps_its_time_slices_and_its_verdicts_carry_a_ratio_ci(
         (m,) = [x for x in run.measurements if x.variant == variant]
         assert m.status == "ok", m.detail
         rates = samples[rate_key("pool_sizing", variant, m.label)]
-        assert rates.size == 10 and (rates > 0).all()
+        # ten slices of the window (one can be empty: a stall of the client or the server
+        # longer than a slice, 75 ms in the quick profile, is measured, not dropped)
+        assert rates.size == 10 and (rates > 0).sum() >= 8
         assert float(rates.mean()) == pytest.approx(m.metrics["ops_per_s"].value)
     report = report_text(folder)
     line = next(
