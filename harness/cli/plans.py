@@ -68,7 +68,7 @@ def grid_and_dataset(
         given = " ".join(f"{name}={raw}" for name, raw in mine.items())
         raise UserError(
             f"{scenario.name}: --grid {given} leaves no point of the {profile} grid, which skips "
-            f"{grid.skip_note or 'points'}; give other values, or --profile full"
+            f"{grid.skip_note}; give other values, or --profile full"
         )
     spec = scenario.dataset_for(profile)
     if scenario.grow_dataset is not None:

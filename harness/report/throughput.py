@@ -126,11 +126,12 @@ def _coarse_lines(
 ) -> list[str]:
     """Where a knee's next smaller measured size is more than half of it, the knee is only known
     to lie above that size: said once, with the sizes each client count was measured at."""
+    measured: dict[AxisValue, set[float]] = {}
+    for m in _ok(ms):
+        measured.setdefault(m.params[clients_axis], set()).add(float(m.params[axis]))
     coarse: dict[AxisValue, list[float]] = {}
     for k in knees:
-        sizes = sorted(
-            {float(m.params[axis]) for m in _ok(ms) if m.params[clients_axis] == k.clients}
-        )
+        sizes = sorted(measured[k.clients])
         below = [s for s in sizes if s < float(k.size)]
         if below and float(k.size) > 2 * below[-1]:
             coarse[k.clients] = sizes
