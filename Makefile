@@ -18,8 +18,9 @@ ensure-uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
 		python3 -m pip install --quiet uv || python3 -m pip install --quiet --user --break-system-packages uv
 
-install: ensure-uv ## install the locked environment (.venv)
+install: ensure-uv ## install the locked environment (.venv), bytecode compiled
 	@$(UV) sync --frozen --quiet
+	@$(UV) run --frozen --no-sync python -m compileall -q harness scenarios examples >/dev/null
 
 bench: install ## quick profile of every scenario, report in results/<run-id>/
 	@$(UV) run --frozen patternbench run --profile quick --postgres $(POSTGRES) $(ARGS)

@@ -60,7 +60,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     env = machine.describe()
     started = time.monotonic()
     server = RestartableServer(
-        args.postgres, allow_existing_tables=args.allow_existing_tables, pin_cores=args.pin_cores
+        args.postgres,
+        allow_existing_tables=args.allow_existing_tables,
+        pin_cores=args.pin_cores,
+        dataset=plans[0].dataset_for(args.profile).fingerprint if plans else None,
     )
     with RunSlot(args.allow_concurrent) as slot, server as target:
         start_s = time.monotonic() - started

@@ -12,14 +12,22 @@ from collections.abc import Iterator
 
 from harness.server import docker, embedded, url
 from harness.server.local import same_host
-from harness.server.provider import Provider, SpecError
+from harness.server.provider import Opening, Provider, SpecError
 from harness.server.target import ServerTarget
 
 # The backends, in the order errors list them. A new backend is one module and one entry here.
 PROVIDERS: tuple[Provider, ...] = (embedded.PROVIDER, docker.PROVIDER, url.PROVIDER)
 AUTO = "auto"
 
-__all__ = ["PROVIDERS", "Provider", "RestartableServer", "ServerTarget", "SpecError", "provision"]
+__all__ = [
+    "PROVIDERS",
+    "Opening",
+    "Provider",
+    "RestartableServer",
+    "ServerTarget",
+    "SpecError",
+    "provision",
+]
 
 
 def valid_specs() -> str:
@@ -63,13 +71,18 @@ def provider_named(name: str) -> Provider:
 
 @contextlib.contextmanager
 def provision(
-    spec: str, *, allow_existing_tables: bool = False, pin_cores: bool = False
+    spec: str,
+    *,
+    allow_existing_tables: bool = False,
+    pin_cores: bool = False,
+    dataset: str | None = None,
 ) -> Iterator[ServerTarget]:
     """Starts (or connects to) the server named by `spec` and always releases it; a URL's
-    server on this machine is told apart (and with `pin_cores` given CPUs of its own)."""
+    server on this machine is told apart (and with `pin_cores` given CPUs of its own).
+    `dataset`: the fingerprint of the shared dataset the run needs first (see Opening)."""
     provider, choice = resolve(spec)
     with (
-        provider.open(choice, allow_existing_tables) as target,
+        provider.open(choice, Opening(allow_existing_tables, dataset)) as target,
         same_host(target, pin_cores) as local,
     ):
         yield local
@@ -80,10 +93,15 @@ class RestartableServer:
     own embedded or Docker servers only: a user's URL is never "restarted")."""
 
     def __init__(
-        self, spec: str, *, allow_existing_tables: bool = False, pin_cores: bool = False
+        self,
+        spec: str,
+        *,
+        allow_existing_tables: bool = False,
+        pin_cores: bool = False,
+        dataset: str | None = None,
     ) -> None:
         self.spec, self.allow_existing_tables = spec, allow_existing_tables
-        self.pin_cores = pin_cores
+        self.pin_cores, self.dataset = pin_cores, dataset
         self._stack = contextlib.ExitStack()
         self.target: ServerTarget | None = None
 
@@ -102,6 +120,7 @@ class RestartableServer:
                     self.spec,
                     allow_existing_tables=self.allow_existing_tables,
                     pin_cores=self.pin_cores,
+                    dataset=self.dataset,
                 )
             )
         except BaseException:

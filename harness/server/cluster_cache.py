@@ -4,7 +4,10 @@ When an embedded server stops at the end of a run that went well, its data direc
 a per-user cache folder, keyed by the PostgreSQL version, the server settings and the shared
 dataset it holds (its fingerprint). The next run copies the most recently used entry into its
 own private temp dir and starts there: the dataset is found in place (`ensure_dataset` reuses it
-by fingerprint, or reloads it when the run needs another), and nothing else carries over.
+by fingerprint, or reloads it when the run needs another), and nothing else carries over. The
+entry that already holds the dataset the run needs is moved in rather than copied (a rename,
+where a copy of the data dir takes most of a second), and the run gives it back when it ends
+well; a run that fails keeps nothing, so the next starts from another entry or from initdb.
 
 A cluster is kept only when it is exactly what a fresh load would give: every row of the shared
 tables is one the loading transaction wrote, and all of them are there (no insert, update,
@@ -74,19 +77,38 @@ class ClusterCache:
         found = [p for p in found if (p / "data" / "PG_VERSION").is_file()]
         return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
-    def copy_latest(self, into: Path, owner: str | None) -> bool:
-        """Copies the most recently used cluster's data dir to `into` (which must not exist),
-        owned by `owner`; False (and `into` absent) when there is none or the copy failed."""
+    def take(self, into: Path, owner: str | None, ready_for: str | None = None) -> bool:
+        """A ready cluster's data dir at `into` (which must not exist), owned by `owner`.
+        The entry that holds `ready_for` (the dataset the run needs first) is moved out of the
+        cache: the run starts on it at once, and gives it back when it ends well. Any other
+        entry is copied (the run reloads its dataset in it, which costs far more than the copy)
+        and stays. False (and `into` absent) when there is none or it could not be had."""
+        if ready_for is not None and self._move_out(self.folder / ready_for, into, owner):
+            return True
         for entry in self.entries():
             try:
                 _copy_tree(entry / "data", into)
-                if owner is not None:
-                    subprocess.run(["chown", "-R", owner, str(into)], check=True, timeout=120)
+                _own(into, owner)
                 os.utime(entry)  # most recently used
                 return True
             except (OSError, subprocess.SubprocessError):
                 shutil.rmtree(into, ignore_errors=True)
         return False
+
+    def _move_out(self, entry: Path, into: Path, owner: str | None) -> bool:
+        """Renames the entry's data dir to `into`; False when it is not there (another run
+        took it first), on another filesystem, or cannot be given to `owner`."""
+        try:
+            (entry / "data").rename(into)
+        except OSError:
+            return False
+        shutil.rmtree(entry, ignore_errors=True)
+        try:
+            _own(into, owner)
+        except (OSError, subprocess.SubprocessError):
+            shutil.rmtree(into, ignore_errors=True)
+            return False
+        return True
 
     def keep(self, data: Path, fingerprint: str) -> None:
         """Moves the stopped cluster's data dir `data` into the cache as the entry for
@@ -118,6 +140,12 @@ class ClusterCache:
             pid = folder.name.removeprefix(TMP_PREFIX).removeprefix("old-").split("-")[0]
             if not pid.isdigit() or not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _own(folder: Path, owner: str | None) -> None:
+    """Gives the tree to `owner` (the server's OS user, when the harness runs as root)."""
+    if owner is not None:
+        subprocess.run(["chown", "-R", owner, str(folder)], check=True, timeout=120)
 
 
 def _copy_tree(source: Path, into: Path) -> None:

@@ -26,7 +26,7 @@ from typing import Any, cast
 import psutil
 
 from harness.errors import UserError
-from harness.server.provider import Provider, SpecError
+from harness.server.provider import Opening, Provider, SpecError
 from harness.server.target import EMBEDDED_DATABASE, EMBEDDED_SETTINGS, ServerTarget, finish_target
 
 log = logging.getLogger(__name__)
@@ -412,9 +412,7 @@ def _unusable(spec: str) -> str | None:
     return f"{spec}: {problem}" if problem else None
 
 
-def _open(
-    spec: str, _allow_existing_tables: bool
-) -> contextlib.AbstractContextManager[ServerTarget]:
+def _open(spec: str, _opening: Opening) -> contextlib.AbstractContextManager[ServerTarget]:
     return docker_postgres() if spec == SPEC else docker_postgres(image_for(spec))
 
 

@@ -125,8 +125,9 @@ def sweep_stale_workdirs(root: Path | None = None, min_age_s: float = 3600.0) ->
 class EmbeddedPostgres:
     """A throwaway cluster: private temp dir, 127.0.0.1 only, pg_stat_statements preloaded.
 
-    With `cache` (the default), it starts from a copy of a ready cluster when one is kept
-    (harness.server.cluster_cache), and a run that ends well keeps its cluster for the next."""
+    With `cache` (the default), it starts from a ready cluster when one is kept (harness.server.
+    cluster_cache: the one holding the dataset `ready_for` is moved in, any other copied), and a
+    run that ends well keeps its cluster for the next."""
 
     def __init__(
         self,
@@ -134,6 +135,7 @@ class EmbeddedPostgres:
         start_timeout_s: float = 60.0,
         pin_cores: bool = True,
         cache: bool = True,
+        ready_for: str | None = None,
     ):
         self.settings = {**EMBEDDED_SETTINGS, **(settings or {})}
         self.start_timeout_s = start_timeout_s
@@ -143,6 +145,7 @@ class EmbeddedPostgres:
         self.cores = CorePlan.split() if pin_cores else None
         self._client_affinity: set[int] | None = None
         self.use_cache = cache
+        self.ready_for = ready_for  # the fingerprint of the dataset the run needs first
         self.cache: ClusterCache | None = None
         self.from_cache = False  # started from a kept cluster (else from initdb)
 
@@ -215,7 +218,7 @@ class EmbeddedPostgres:
             shutil.chown(self.workdir, user=os_user)
         if self.use_cache:
             self.cache = ClusterCache.for_server(binaries / "postgres", self.settings)
-        if self.cache is not None and self.cache.copy_latest(data, os_user):
+        if self.cache is not None and self.cache.take(data, os_user, self.ready_for):
             self.from_cache = True
             return data
         data.mkdir()
@@ -344,7 +347,7 @@ PROVIDER = Provider(
     name="embedded",
     shown_as="embedded",
     matches=lambda spec: spec == "embedded",
-    open=lambda _spec, _allow_existing_tables: EmbeddedPostgres(),
+    open=lambda _spec, opening: EmbeddedPostgres(ready_for=opening.dataset),
     restartable=True,
     auto_rank=1,
 )

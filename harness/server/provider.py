@@ -17,6 +17,17 @@ class SpecError(UserError):
 
 
 @dataclass(frozen=True)
+class Opening:
+    """What a run asks of the server it opens. `allow_existing_tables`: a URL's database may
+    hold tables of a team's own (never the suite's names). `dataset`: the fingerprint of the
+    shared dataset the run needs first, so a server of the suite's own can start on a kept
+    cluster that holds it (None: no preference)."""
+
+    allow_existing_tables: bool = False
+    dataset: str | None = None
+
+
+@dataclass(frozen=True)
 class Provider:
     """One backend: `matches` tells whether a spec names it, `unusable` why it cannot serve that
     spec here (None when it can), `open` starts (or connects to) the server and always releases
@@ -26,7 +37,7 @@ class Provider:
     name: str
     shown_as: str
     matches: Callable[[str], bool]
-    open: Callable[[str, bool], AbstractContextManager[ServerTarget]]
+    open: Callable[[str, Opening], AbstractContextManager[ServerTarget]]
     unusable: Callable[[str], str | None] = lambda _spec: None
     restartable: bool = False
     auto_rank: int | None = None

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from harness.errors import UserError
-from harness.server.provider import Provider, SpecError
+from harness.server.provider import Opening, Provider, SpecError
 from harness.server.redaction import redact_text, redact_url
 from harness.server.target import ServerTarget, finish_target
 
@@ -104,8 +104,8 @@ def _unusable(spec: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _connect(spec: str, allow_existing_tables: bool) -> Iterator[ServerTarget]:
-    yield external_target(spec, allow_existing_tables=allow_existing_tables)
+def _connect(spec: str, opening: Opening) -> Iterator[ServerTarget]:
+    yield external_target(spec, allow_existing_tables=opening.allow_existing_tables)
 
 
 PROVIDER = Provider(

@@ -1,5 +1,5 @@
-"""Ready clusters: a run that ends well keeps its embedded cluster, the next starts from a copy
-and finds its dataset in place; a cluster whose shared rows changed, or a run that failed, keeps
+"""Ready clusters: a run that ends well keeps its embedded cluster, the next starts from it (moved
+in when it holds the dataset that run needs, else copied) and finds its dataset in place; a cluster whose shared rows changed, or a run that failed, keeps
 nothing; scenarios' own tables never carry over; the cache keeps few entries and can be removed."""
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ def _entries() -> list[Path]:
     return found.entries()
 
 
-def _load(spec: DatasetSpec, change: str | None = None) -> bool:
+def _load(spec: DatasetSpec, change: str | None = None, ready_for: str | None = None) -> bool:
     """One run on a new embedded server: the dataset ensured (and `change` run); whether the
     server started from a kept cluster."""
-    server = EmbeddedPostgres(pin_cores=False)
+    server = EmbeddedPostgres(pin_cores=False, ready_for=ready_for)
     with server as target:
         ensure_dataset(target, spec)
         if change:
@@ -54,6 +54,35 @@ def test_a_run_that_ends_well_is_kept_and_the_next_starts_from_it(cache):
         # a private copy: the kept entry is not the running data dir
         assert server.workdir is not None and not str(server.workdir).startswith(str(cache))
     assert len(_entries()) == 1
+
+
+def test_the_entry_holding_the_dataset_a_run_needs_is_moved_in_and_given_back(cache):
+    other = DatasetSpec(cohorts=((1, 3),), filler_users=5, comments_per_post=0)
+    _load(TINY)
+    (entry,) = _entries()
+    kept = (entry / "data" / "PG_VERSION").stat().st_ino
+    server = EmbeddedPostgres(pin_cores=False, ready_for=TINY.fingerprint)
+    with server as target:
+        assert server.from_cache and _entries() == []  # moved out, not copied
+        assert server.workdir is not None
+        assert (server.workdir / "data" / "PG_VERSION").stat().st_ino == kept
+        assert ensure_dataset(target, TINY).reused
+    (entry,) = _entries()
+    assert entry.name == TINY.fingerprint
+    # a run that needs another dataset copies the latest entry, which stays
+    server = EmbeddedPostgres(pin_cores=False, ready_for=other.fingerprint)
+    with server as target:
+        assert server.from_cache and [p.name for p in _entries()] == [TINY.fingerprint]
+        assert not ensure_dataset(target, other).reused
+    assert [p.name for p in _entries()] == [other.fingerprint, TINY.fingerprint]
+    # a failed run keeps nothing: the entry it moved in is gone, the other stays
+    with (
+        pytest.raises(RuntimeError),
+        EmbeddedPostgres(pin_cores=False, ready_for=TINY.fingerprint) as target,
+    ):
+        ensure_dataset(target, TINY)
+        raise RuntimeError("the run failed")
+    assert [p.name for p in _entries()] == [other.fingerprint]
 
 
 def test_changed_rows_or_a_failed_run_keep_nothing(cache):
