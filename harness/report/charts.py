@@ -17,14 +17,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import matplotlib
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.legend import Legend
-from matplotlib.ticker import FuncFormatter
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from harness.measure.statements import unranked
 from harness.report.findings import RTT_AXIS, Contest, Group, contenders, left_out
@@ -33,7 +27,12 @@ from harness.report.units import rtt_text
 from harness.results.records import Measurement, ScenarioRecord
 from harness.results.store import write_atomic
 
-matplotlib.use("Agg")  # files only, no display; pyplot picks its backend at the first figure
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
+    from matplotlib.ticker import FuncFormatter
+
 
 VARIANT_MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # 7 and 20 colours: 140 distinct pairs
 NATIVE_MARKERS = ("x", "+", "*", "1", "2", "3", "4")
@@ -54,9 +53,27 @@ class LineStyle:
     linestyle: str | tuple[int, tuple[int, int]]
 
 
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot, drawing to files only (no display). Imported at the first chart, so a
+    run's start, and a report without charts, do without matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # pyplot picks its backend when it is first imported
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
+def too_few(positions: Iterable[object]) -> bool:
+    """Whether a chart would have fewer than two positions along its x axis. One position says
+    nothing the table beside it does not (each median with its CI), so no chart is drawn: a run
+    of one point does without matplotlib."""
+    return len(set(positions)) < 2
+
+
 def palette() -> list[tuple[float, float, float, float]]:
     """20 distinct colours: tab20's ten strong ones first, then its ten light ones."""
-    tab20 = plt.get_cmap("tab20")
+    tab20 = _pyplot().get_cmap("tab20")
     return [tab20(2 * i) for i in range(10)] + [tab20(2 * i + 1) for i in range(10)]
 
 
@@ -114,11 +131,15 @@ def wrapped(title: str, fig: Figure, fontsize: float = TITLE_FONT) -> str:
 
 def plain() -> FuncFormatter:
     """Tick labels as plain numbers (1000, 0.5), not 10^3."""
+    from matplotlib.ticker import FuncFormatter
+
     return FuncFormatter(lambda value, _pos: f"{value:g}")
 
 
 def plain_minor() -> FuncFormatter:
     """Minor tick labels at 2 and 5 of each decade only, so that they never overlap."""
+    from matplotlib.ticker import FuncFormatter
+
     return FuncFormatter(
         lambda value, _pos: f"{value:g}" if f"{value:g}".lstrip("0.")[:1] in ("2", "5") else ""
     )
@@ -159,7 +180,8 @@ def latency_figure(
 ) -> Figure | None:
     """Median latency (or rows/s) vs `chart_x`, one line per variant, one panel per other-axes
     combination, log-log, with the median's 95% CI as error bars; `fastest` (else the variant
-    the run ranked best at the most points) drawn thicker. None when there is nothing to draw."""
+    the run ranked best at the most points) drawn thicker. None when there is nothing to draw, or
+    one value of `chart_x` (`too_few`)."""
     x_axis = record.chart_x
     if not x_axis:
         return None
@@ -169,12 +191,12 @@ def latency_figure(
     last_axis_size = len(axes[others[-1]]) if others else 1
     metric = f"{record.rate_axis}_per_s" if record.rate_axis else "median_us"
     ok = [m for m in measurements if m.status == "ok" and metric in m.metrics]
-    if not ok:
+    if not ok or too_few(m.params.get(x_axis) for m in ok):
         return None
     fastest = fastest or fastest_by_best(ok)
     ncols = last_axis_size if 1 < last_axis_size <= 4 else min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig, grid = plt.subplots(
+    fig, grid = _pyplot().subplots(
         nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False, layout="constrained"
     )
     styles = line_styles(record.variants, record.natives)
@@ -295,13 +317,13 @@ def throughput_figure(
     fastest: str | None = None,
 ) -> Figure | None:
     """Requests/s and p99 against pool size for one client count, one line per pool kind,
-    the knee of each marked with a ring. None when there is nothing to draw."""
+    the knee of each marked with a ring. None when there is nothing to draw, or one pool size."""
     axis = record.knee_axis or record.chart_x
     ok = [m for m in measurements if m.status == "ok" and "ops_per_s" in m.metrics]
-    if not axis or not ok:
+    if not axis or not ok or too_few(m.params.get(axis) for m in ok):
         return None
     fastest = fastest or fastest_by_best(ok)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(12, 4.4), layout="constrained")
     styles = line_styles(record.variants)
     for variant in record.variants:
         line = sorted((m for m in ok if m.variant == variant), key=lambda m: float(m.params[axis]))
@@ -383,14 +405,16 @@ def http_figure(
     fastest: str | None = None,
 ) -> Figure | None:
     """Grouped bars per endpoint, one bar per app: requests/s (with its 95% CI) and p99; the
-    fastest app's bars edged in black. None when there is nothing to draw."""
+    fastest app's bars edged in black. None when there is nothing to draw, or one endpoint."""
     ok = [m for m in measurements if m.status == "ok" and "ops_per_s" in m.metrics]
     if not ok:
         return None
     fastest = fastest or fastest_by_best(ok)
     endpoints = list(dict.fromkeys(str(m.params.get("endpoint", "")) for m in measurements))
+    if too_few(endpoints):
+        return None
     variants = [v for v in record.variants if any(m.variant == v for m in ok)]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(12, 4.6), layout="constrained")
     colours = palette()
     width = 0.8 / max(1, len(variants))
     for index, variant in enumerate(variants):
@@ -495,14 +519,14 @@ def _timed(group: Group, contest: Contest) -> list[Measurement]:
 def summary_figure(part: ScenarioPart, contest: Contest) -> Figure | None:
     """Every variant against the reference at every grid point (log y, the reference a line
     at 1), the one fastest at the most points drawn thicker. None when the scenario has no
-    reference or nothing was measured against it."""
+    reference, nothing was measured against it, or at one point only."""
     ratios = reference_ratios(part, contest)
-    if ratios is None or not ratios.values:
+    if ratios is None or not ratios.values or too_few(range(len(ratios.groups))):
         return None
     record = part.record
     labels = [_group_label(g) for g in ratios.groups]
     upright = sum(len(label) for label in labels) > 70  # else they would not fit side by side
-    fig, ax = plt.subplots(
+    fig, ax = _pyplot().subplots(
         figsize=(
             min(16.0, max(7.0, 0.32 * len(labels) + 4)),
             4.2 + (0.07 * max(len(label) for label in labels) if upright else 0.0),
@@ -565,6 +589,6 @@ def save(fig: Figure, path: Path) -> bool:
     """Writes the figure as a PNG (atomically), cropped to everything drawn, and frees it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
-    plt.close(fig)
+    _pyplot().close(fig)
     write_atomic(path, buffer.getvalue())
     return True

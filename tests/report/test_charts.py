@@ -289,6 +289,37 @@ def test_no_summary_without_a_timed_reference():
     assert summary_figure(broken, latency.CONTEST) is None
 
 
+def _at_one_point(part: ScenarioPart, **at: object) -> ScenarioPart:
+    """The part as a run of one grid point would have measured it."""
+    mine = [m for m in part.measurements if all(m.params.get(k) == v for k, v in at.items())]
+    assert mine
+    return ScenarioPart(part.run, part.record, mine, part.folder, part.samples)
+
+
+def test_a_chart_of_one_position_is_not_drawn():
+    reads = _at_one_point(_part(QUICK, "reads"), rows=1)
+    assert latency_figure(reads.record, reads.measurements) is None
+    assert summary_figure(reads, latency.CONTEST) is None
+    pools = _at_one_point(_part(QUICK, "pool_sizing"), clients=32, pool_size=16)
+    assert throughput_figure(pools.record, pools.measurements, 32, []) is None
+    assert summary_figure(pools, throughput.CONTEST) is None
+    web = _part(QUICK, "http")
+    endpoint = web.measurements[0].params["endpoint"]
+    web = _at_one_point(web, endpoint=endpoint)
+    assert http_figure(web.record, web.measurements) is None
+    # two positions are a chart
+    two = _part(QUICK, "reads")
+    two = ScenarioPart(
+        two.run,
+        two.record,
+        [m for m in two.measurements if m.params.get("rows") in (1, 100)],
+        two.folder,
+        two.samples,
+    )
+    assert latency_figure(two.record, two.measurements) is not None
+    assert summary_figure(two, latency.CONTEST) is not None
+
+
 def test_every_line_style_differs_far_beyond_ten_lines():
     names = [f"v{i}" for i in range(100)]
     styles = line_styles(names, ["n1", "n2", "n3"])
