@@ -1,5 +1,6 @@
 """`patternbench --help` and `patternbench list` import none of the heavy modules (drivers,
-SQLAlchemy, numpy, matplotlib, the web frameworks): what they import is checked, not timed.
+SQLAlchemy, numpy, matplotlib, the web frameworks), and a one-point run no matplotlib: what they
+import is checked, not timed.
 `list` shows every scenario's variants with their kind and how many points each profile skips."""
 
 import os
@@ -73,6 +74,25 @@ def test_list_from_the_kept_catalogue_imports_no_heavy_module(tmp_path):
     names, again = _imported(["list", "--scenario-path", str(FIXTURES)], cache)
     assert again == first
     assert not names & set(HEAVY), sorted(names & set(HEAVY))
+
+
+def test_a_one_point_run_draws_no_chart_imports_no_matplotlib_and_says_everything(tmp_path):
+    out = tmp_path / "results"
+    argv = ["run", "--scenario", "reads", "--grid", "rows=1", "--variant", "asyncpg_fetch"]
+    names, text = _imported([*argv, "--out", str(out)], tmp_path)
+    assert "matplotlib" not in names and "sqlalchemy" in names
+    (folder,) = out.iterdir()
+    assert not (folder / "charts").exists() and "![" not in (folder / "report.md").read_text()
+    # the process ended without the interpreter's teardown: its output is all there
+    assert text.rstrip().splitlines()[-1].startswith(f"Results: {folder}/report.md")
+    refused = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--variant", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2 and "unknown variant 'nope'" in refused.stderr
 
 
 def test_the_parsers_defaults_are_the_runners(tmp_path):
