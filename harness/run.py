@@ -184,7 +184,7 @@ def _run_scenario(plan: Plan, rc: RunContext, target: ServerTarget) -> ScenarioR
         probe,
         _natives_runnable(plan, spec, rc),
         started,
-        outside=OutsideCpu(target.server_process),
+        outside=OutsideCpu(target.server_process, target.relay_pids),
     )
     try:
         for rtt_ms in plan.rtts_ms:

@@ -1,7 +1,8 @@
 """Other work on the machine while a grid point ran: the CPU used outside the run's own processes.
 
 The run's own processes are this harness and every process below it (its server, the delay proxy,
-app servers, locust, pgbench), and the server's processes when it runs elsewhere on this machine.
+app servers, locust, pgbench), the server's processes when it runs elsewhere on this machine, and
+what relays the run's traffic to it there (a Docker engine's port proxy).
 Their CPU is read with their reaped children's, so a process that started and ended within the
 point still counts as the run's own. Everything else the cores did, steal time included, is
 *outside* work: a point where it exceeded the chosen share of one core is *disturbed*.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -48,14 +50,19 @@ class Interference:
 class OutsideCpu:
     """Marks and compares the machine's CPU against the run's own; `server_pid` is the server's
     postmaster when it is not a child of this process (None: processes named postgres count as
-    the server's)."""
+    the server's); `relays` are processes that carry the run's traffic to the server (a Docker
+    engine's port proxy), the run's own too."""
 
-    def __init__(self, server_pid: int | None = None) -> None:
+    def __init__(self, server_pid: int | None = None, relays: Sequence[int] = ()) -> None:
         self.me = psutil.Process(os.getpid())
         self.server_pid = server_pid
+        self.relays = tuple(relays)
 
     def _roots(self) -> list[psutil.Process]:
         roots = [self.me]
+        for pid in self.relays:
+            with contextlib.suppress(psutil.Error):
+                roots.append(psutil.Process(pid))
         below = {p.pid for p in self._tree(self.me)}
         if self.server_pid is not None and self.server_pid not in below:
             with contextlib.suppress(psutil.Error):

@@ -290,6 +290,21 @@ def _host_pid(container: Any) -> int | None:
         return None
 
 
+def _port_relays(port: int) -> tuple[int, ...]:
+    """The engine's userland proxies (docker-proxy) that forward this machine's `port` to the
+    container: every connection of the run passes through them. None when the engine forwards
+    in the kernel alone (`userland-proxy: false`) or runs elsewhere."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        args = proc.info["cmdline"] or []
+        if proc.info["name"] != "docker-proxy" or "-host-port" not in args:
+            continue
+        at = args.index("-host-port")
+        if at + 1 < len(args) and args[at + 1] == str(port):
+            found.append(proc.pid)
+    return tuple(sorted(found))
+
+
 @contextlib.contextmanager
 def docker_postgres(image: str = DOCKER_IMAGE) -> Iterator[ServerTarget]:
     """A postgres container of `image`, always removed when the block ends."""
@@ -346,6 +361,7 @@ def docker_postgres(image: str = DOCKER_IMAGE) -> Iterator[ServerTarget]:
             database=EMBEDDED_DATABASE,
             schema="public",
             pid=_host_pid(container) if local else None,
+            relay_pids=_port_relays(port) if local else (),
             image=image,
             image_source=info.source,
             container=container_id,

@@ -67,6 +67,9 @@ class ServerTarget:
     image: str = ""  # a container's image (docker)
     image_source: str = ""  # how that image was made: pulled, or a local build's recipe
     container: str = ""  # the container's short id
+    # processes on this machine that carry the run's traffic to the server (the Docker engine's
+    # port proxy): their CPU is the run's own, not other work on the machine
+    relay_pids: tuple[int, ...] = ()
 
     @property
     def server_process(self) -> int | None:
@@ -190,6 +193,7 @@ class ServerTarget:
             "cores": len(self.server_cpus) if self.server_cpus else None,
             "same_host": self.same_host or self.provider != "url",
             "processes_seen": self.server_process is not None,
+            "relays_seen": len(self.relay_pids),
         }
 
     def raise_if_gone(self, exc: BaseException) -> None:

@@ -1,4 +1,5 @@
-"""Other work on the machine is seen, and the run's own work (children included) is not."""
+"""Other work on the machine is seen, and the run's own work (children included, and what relays
+its traffic) is not."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ BURN = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass\n"
 
 
 @contextmanager
-def outside_burners(seconds: float, count: int = 2) -> Iterator[None]:
+def outside_burners(seconds: float, count: int = 2) -> Iterator[list[int]]:
     """`count` busy processes that are not this process's children (a shell starts them in the
     background and exits, so they are re-parented and their CPU is nobody's in this tree);
     bounded by `seconds` and killed on the way out."""
@@ -32,7 +33,7 @@ def outside_burners(seconds: float, count: int = 2) -> Iterator[None]:
     out = subprocess.run(["sh", "-c", launch], capture_output=True, text=True, timeout=10)
     pids = [int(line) for line in out.stdout.split()]
     try:
-        yield
+        yield pids
     finally:
         for pid in pids:
             with suppress(psutil.Error):
@@ -52,6 +53,20 @@ def test_outside_work_is_seen_and_the_runs_own_children_are_not():
     subprocess.run([sys.executable, "-c", BURN.format(s=1.0)], timeout=10)  # our own child
     own = meter.between(start, meter.mark())
     assert own.outside_cores < busy.outside_cores - 0.4, (own, busy)
+
+
+def test_a_relay_of_the_runs_traffic_is_the_runs_own():
+    """A process outside the harness's tree that carries its traffic (Docker's port proxy) is
+    named as a relay: its CPU is not other work."""
+    with outside_burners(3.0, count=1) as (relay,):
+        time.sleep(0.5)
+        plain, relayed = OutsideCpu(), OutsideCpu(relays=[relay])
+        starts = plain.mark(), relayed.mark()
+        time.sleep(1.0)
+        seen = plain.between(starts[0], plain.mark())
+        owned = relayed.between(starts[1], relayed.mark())
+    assert seen.outside_cores > 0.6, seen  # one burner: most of a core
+    assert owned.outside_cores < seen.outside_cores - 0.5, (owned, seen)
 
 
 def _run(out: Path) -> int:

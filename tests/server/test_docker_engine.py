@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import pytest
 
@@ -134,6 +135,15 @@ def test_a_container_runs_the_suites_settings_and_is_removed(spec, major):
         assert {b["HostIp"] for b in ports["5432/tcp"]} == {"127.0.0.1"}, (
             "published on loopback only"
         )
+        # what listens on the published port relays every connection (the engine's userland
+        # proxy, its default; none where the kernel alone forwards): the run meters it as its own
+        listeners = {
+            c.pid
+            for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == target.port
+        }
+        assert set(target.relay_pids) == listeners - {None}
+        assert described["relays_seen"] == len(target.relay_pids)
     assert not _exists(container), "the container outlived its block"
     print(f"{spec}: container {container} removed")
 
