@@ -206,7 +206,11 @@ def patternbench_server(pytestconfig: pytest.Config) -> Iterator[ServerTarget]:
     stack = contextlib.ExitStack()
     try:
         target = stack.enter_context(
-            provision(plan.postgres, allow_existing_tables=plan.allow_existing_tables)
+            provision(
+                plan.postgres,
+                allow_existing_tables=plan.allow_existing_tables,
+                dataset=plan.cases[0].dataset.fingerprint if plan.cases else None,
+            )
         )
     except UserError as exc:
         stack.close()
