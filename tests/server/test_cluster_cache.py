@@ -4,6 +4,7 @@ nothing; scenarios' own tables never carry over; the cache keeps few entries and
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -83,6 +84,22 @@ def test_the_entry_holding_the_dataset_a_run_needs_is_moved_in_and_given_back(ca
         ensure_dataset(target, TINY)
         raise RuntimeError("the run failed")
     assert [p.name for p in _entries()] == [other.fingerprint]
+
+
+def test_on_another_filesystem_the_entry_is_copied_and_stays(cache, monkeypatch, tmp_path):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no tmpfs beside the cache here to put the temp dir on")
+    _load(TINY)
+    with tempfile.TemporaryDirectory(dir=shm) as elsewhere:
+        Path(elsewhere).chmod(0o1777)  # as /tmp is: the server's own account works below it
+        monkeypatch.setattr(tempfile, "tempdir", elsewhere)  # a /tmp that is a tmpfs
+        server = EmbeddedPostgres(pin_cores=False, ready_for=TINY.fingerprint)
+        with server as target:
+            assert server.from_cache and str(server.workdir).startswith(elsewhere)
+            assert [p.name for p in _entries()] == [TINY.fingerprint]  # copied, not moved
+            assert ensure_dataset(target, TINY).reused
+        assert [p.name for p in _entries()] == [TINY.fingerprint]
 
 
 def test_changed_rows_or_a_failed_run_keep_nothing(cache):
